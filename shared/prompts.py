@@ -118,7 +118,9 @@ def grounded_messages(
         few_shot: worked examples rendered as earlier turns in the same format.
         step_by_step: ask for the facts first, then a line starting with "Answer:".
     """
-    messages: list[Message] = [{"role": "system", "content": system_prompt or DEFAULT_SYSTEM_PROMPT}]
+    messages: list[Message] = [
+        {"role": "system", "content": system_prompt or DEFAULT_SYSTEM_PROMPT}
+    ]
     for example in few_shot:
         messages.append(
             {"role": "user", "content": _user_turn(example.question, example.sources, False)}

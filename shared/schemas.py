@@ -78,5 +78,6 @@ class QACase(BaseModel):
     type: QuestionType
     variants: list[dict[str, Any]] = Field(
         default_factory=list,
-        description="Customer-style rewordings: {'kind': 'typo'|'paraphrase'|..., 'question'|'turns'}.",
+        description="Customer-style rewordings: {'kind': 'typo'|'paraphrase'|'terse'|"
+        "'follow_up', 'question', 'turns'?}.",
     )

@@ -31,7 +31,7 @@ class Settings(BaseSettings):
     # --- state -------------------------------------------------------------------------------
     data_dir: Path = Field(
         Path(".finerag"),
-        description="Where all state lives: local Qdrant, datasets, model registry, jobs, feedback.",
+        description="Where all state lives: local Qdrant, datasets, models, jobs, feedback.",
     )
 
     # --- logging -----------------------------------------------------------------------------
@@ -103,6 +103,68 @@ class Settings(BaseSettings):
                     "FINERAG_API_KEYS holds a placeholder value; set real keys or leave it empty"
                 )
         return keys
+
+    # --- gateway (serving) -------------------------------------------------------------------
+    serve_backend: Literal["local", "openai"] = Field(
+        "local",
+        description="local: transformers + PEFT in the gateway; openai: forward to upstream_url.",
+    )
+    upstream_url: str | None = Field(
+        None, description="Base URL (with /v1) of the OpenAI-compatible upstream for serve_backend=openai.",
+    )
+    upstream_api_key: SecretStr | None = Field(
+        None, description="Bearer key the gateway sends to the upstream server."
+    )
+    upstream_models: dict[str, str] = Field(
+        default_factory=dict,
+        description='JSON map of served model names to upstream names, e.g. {"acme-v1": "acme"}.',
+    )
+    adapter_cache_size: int = Field(
+        4, ge=1, description="Fine-tuned adapters kept loaded on the shared base (LRU)."
+    )
+    batching: bool = Field(
+        True, description="Batch concurrent requests for the same model into one generation."
+    )
+    max_batch_size: int = Field(32, ge=1, description="Most requests generated in one batch.")
+    batch_wait_ms: float = Field(
+        10.0, ge=0, description="How long the first request of a batch waits for others to join."
+    )
+    default_max_tokens: int = Field(
+        256, gt=0, description="max_tokens of a request that does not set it."
+    )
+    max_context_tokens: int | None = Field(
+        None, gt=0, description="Context window for budgeting; unset = the model's own."
+    )
+    kb_prompts_file: Path | None = Field(
+        None,
+        description="YAML of per-knowledge-base system prompts, few-shot examples, step-by-step.",
+    )
+
+    # --- knowledge (retrieval/ingestion) ---------------------------------------------------
+    chunk_tokens: int = Field(
+        200, ge=16, le=512, description="Largest chunk, in tokens of the embedder's tokenizer."
+    )
+    chunk_overlap_tokens: int = Field(
+        32, ge=0, description="Tokens of whole sentences repeated at the start of the next chunk."
+    )
+    embed_batch_size: int = Field(64, gt=0, description="Texts embedded per forward pass.")
+    max_upload_bytes: int = Field(
+        20 << 20, gt=0, description="Largest ingestion upload (all files of one request)."
+    )
+    ingest_retry_attempts: int = Field(
+        5, ge=1, description="Tries of each retrieval call before an ingestion job fails."
+    )
+    ingest_retry_backoff_s: float = Field(
+        1.0, gt=0, description="First wait between retries; doubles after each failed try."
+    )
+    ingest_visibility_timeout_s: int = Field(
+        3600,
+        gt=0,
+        description="Seconds before an unacknowledged ingest task is redelivered (> longest job).",
+    )
+    retrieval_timeout_s: float = Field(
+        60.0, gt=0, description="Timeout of one HTTP call to the retrieval service."
+    )
 
     # --- derived paths -----------------------------------------------------------------------
     @property

@@ -14,6 +14,7 @@ _COMMAND_MODULES = (
     "finerag.cli.model",
     "finerag.cli.sample",
     "finerag.cli.demo",
+    "finerag.cli.config",
 )
 
 

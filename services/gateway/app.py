@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import uuid
 
@@ -9,7 +10,12 @@ from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from services.gateway.api.health import health_bp
-from shared.errors import FineRAGError, error_body, error_body_for_status
+from shared.errors import (
+    FineRAGError,
+    PayloadTooLargeError,
+    error_body,
+    error_body_for_status,
+)
 from shared.logs import request_id_var
 from shared.settings import Settings, get_settings
 
@@ -27,6 +33,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
     _install_request_ids(app)
+    _install_body_limit(app)
     _install_error_handlers(app)
     app.register_blueprint(health_bp)
     return app
@@ -51,6 +58,30 @@ def _install_request_ids(app: Flask) -> None:
         token = g.pop("request_id_token", None)
         if token is not None:
             request_id_var.reset(token)
+
+
+def _install_body_limit(app: Flask) -> None:
+    """413 for bodies over the limit, chunked ones included.
+
+    Werkzeug checks Content-Length against MAX_CONTENT_LENGTH, but a chunked body (no
+    Content-Length) is silently cut at the limit, which would turn an oversized request into a
+    confusing 400. So a body without a length is read here, up to one byte past the limit.
+    """
+
+    @app.before_request
+    def _buffer_unsized_body() -> None:
+        if request.content_length is not None or not request.environ.get("wsgi.input_terminated"):
+            return
+        limit = app.config["MAX_CONTENT_LENGTH"]
+        stream = request.environ["wsgi.input"]
+        data = stream.read(limit + 1)
+        if len(data) > limit:
+            raise PayloadTooLargeError(
+                f"The request body is over the limit of {limit} bytes.", param="body"
+            )
+        # The rest of the request reads the buffered body, still bounded by the limit.
+        request.environ["wsgi.input"] = io.BytesIO(data)
+        request.__dict__.pop("stream", None)
 
 
 def _install_error_handlers(app: Flask) -> None:
