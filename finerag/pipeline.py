@@ -11,11 +11,14 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from finerag.sample_domain import SampleDomain, generate_sample_domain, iter_corpus_texts
 from finerag.tiny_model import TinyModelSpec, build_tiny_model
 from shared.prompts import Source, grounded_messages, render_prompt
+from shared.retrieval_client import RetrievalClient
 from shared.schemas import QACase
+from shared.settings import Settings
 
 Report = Callable[[str], None]
 
@@ -36,6 +39,60 @@ def ensure_tiny_model(out: Path, domain: SampleDomain, spec: TinyModelSpec) -> P
     documents = list(iter_corpus_texts(domain, documents_only=True))
     questions = list(iter_corpus_texts(domain))[len(documents) :]
     return build_tiny_model(out, documents, spec, tokenizer_texts=questions)
+
+
+def ingest_folder(retrieval: RetrievalClient, settings: Settings, kb: str, folder: Path) -> int:
+    """Ingest the supported files under `folder` (doc id = relative path); returns chunks."""
+    from services.ingestion.core.chunking import Chunker
+    from services.ingestion.core.parsing import SUPPORTED_SUFFIXES
+    from services.ingestion.core.pipeline import IngestItem, Ingestor
+    from services.ingestion.core.tokens import load_token_counter
+
+    chunker = Chunker(
+        load_token_counter(settings.embedding_model),
+        chunk_tokens=settings.chunk_tokens,
+        overlap_tokens=settings.chunk_overlap_tokens,
+    )
+    items = [
+        IngestItem(path.relative_to(folder).as_posix(), path=path)
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and path.suffix.lower() in SUPPORTED_SUFFIXES
+    ]
+    report = Ingestor(retrieval, chunker).ingest(kb, items, None)
+    if report.errors:
+        raise RuntimeError(f"ingestion failed for {[e.file for e in report.errors]}")
+    return sum(d.chunks for d in report.documents)
+
+
+def build_grounded_dataset(
+    retrieval: RetrievalClient,
+    kb: str,
+    qa_path: Path,
+    tokenizer_dir: Path,
+    out: Path,
+    *,
+    top_k: int = 3,
+    max_seq_len: int = 1024,
+    seed: int = 7,
+) -> dict[str, Any]:
+    """The grounded SFT dataset of a knowledge base, token lengths measured with the model's
+    own tokenizer; returns the data card."""
+    from services.ingestion.core.datasets import DatasetOptions, build_dataset
+    from shared.modeling import load_tokenizer
+    from shared.prompts import count_chat_tokens
+
+    tokenizer = load_tokenizer(tokenizer_dir)
+
+    options = DatasetOptions(kb=kb, top_k=top_k, max_seq_len=max_seq_len, seed=seed)
+    report = build_dataset(
+        out,
+        qa_files=[qa_path],
+        retrieval=retrieval,
+        count_tokens=lambda messages: count_chat_tokens(tokenizer, messages),
+        tokenizer_name=str(tokenizer_dir),
+        options=options,
+    )
+    return report.card
 
 
 def _passages(domain: SampleDomain, doc_id: str) -> list[str]:

@@ -20,6 +20,7 @@ import json
 import logging
 import math
 import random
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from importlib import resources
@@ -41,6 +42,15 @@ PYTHON_TAG = "<|python_tag|>"
 PAD = "<|finetune_right_pad_id|>"  # Llama 3.1's own padding token: never an end token.
 SPECIAL_TOKENS = [BOS, EOS_TEXT, START_HEADER, END_HEADER, EOM, EOT, PYTHON_TAG, PAD]
 
+# Llama 3's pre-tokenizer split (from its tokenizer.json). It keeps a run of newlines one piece
+# whatever follows, so "assistant<|end_header_id|>\n\n" tokenizes the same with or without the
+# answer after it: the prompt served is a token prefix of the example trained on. Digits go in
+# groups of at most three, as in Llama 3.
+LLAMA3_SPLIT_PATTERN = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|"
+    r" ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+
 
 @dataclass(frozen=True)
 class TinyModelSpec:
@@ -55,6 +65,7 @@ class TinyModelSpec:
     max_position_embeddings: int = 131072  # as Llama 3.1; RoPE has no learned positions
     seed: int = 0
     pretrain_steps: int = 200  # next-token steps on the documents; 0 = random weights
+    reading_drills: bool = True  # add copy-from-context drills to the pretraining text
     pretrain_seq_len: int = 256
     pretrain_batch_size: int = 8
     pretrain_lr: float = 3e-3
@@ -80,11 +91,16 @@ def _template_texts() -> list[str]:
 
 def train_tokenizer(texts: Iterable[str], vocab_size: int) -> Any:
     """A byte-level BPE tokenizer in Llama 3's shape (BOS added on encode), as a fast tokenizer."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(LLAMA3_SPLIT_PATTERN), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size + len(SPECIAL_TOKENS),
@@ -143,11 +159,55 @@ def _llama_config(spec: TinyModelSpec, tokenizer: Any) -> Any:
     )
 
 
+# A value worth copying: amounts, measures, codes and numbers.
+_SPAN = re.compile(
+    r"\$\d[\d,]*(?:\.\d+)?|\b[A-Z]{1,4}-\d{2,5}\b|\b\d[\d,.]*(?:\s(?:%|kg|g|months?|days?|"
+    r"hours?|years?|minutes?|cm|mm|litres?|devices?|W))?"
+)
+
+
+def reading_drills(documents: Sequence[str], seed: int, per_document: int = 6) -> list[str]:
+    """Plain-text cloze drills: a passage, one of its sentences with a value blanked, the value.
+
+    A pretrained LLM has read billions of tokens and learned to find and copy spans from its
+    context; a tiny model pretrained for seconds has not. These drills give it that generic
+    reading skill (never the chat format, the citations, the abstention, or any evaluation
+    question), so fine-tuning has to teach what it teaches a real base: to answer from
+    numbered sources, cite them and abstain.
+    """
+    rng = random.Random(seed)
+    sentences = [
+        s.strip()
+        for doc in documents
+        for s in re.split(r"(?<=[.!?])\s+|\n+", doc)
+        if 20 <= len(s.strip()) <= 240 and _SPAN.search(s)
+    ]
+    drills = []
+    for _ in range(per_document * len(documents)):
+        if not sentences:
+            break
+        target = rng.choice(sentences)
+        spans = list(_SPAN.finditer(target))
+        span = rng.choice(spans)
+        passage = [target, *rng.sample(sentences, k=min(3, len(sentences)))]
+        rng.shuffle(passage)
+        blanked = target[: span.start()] + "___" + target[span.end() :]
+        drills.append(
+            "Text: " + " ".join(passage) + f"\nFill the blank: {blanked}\nAnswer: {span.group(0)}"
+        )
+    return drills
+
+
 def _pretrain(model: Any, tokenizer: Any, texts: Sequence[str], spec: TinyModelSpec) -> list[float]:
     """Next-token prediction on the documents, deterministic for a given seed. Returns losses."""
     import torch
 
     eos_id = tokenizer.convert_tokens_to_ids(EOS_TEXT)
+    rng = random.Random(spec.seed)
+    texts = list(texts)
+    if spec.reading_drills:
+        texts += reading_drills(texts, spec.seed)
+        rng.shuffle(texts)
     stream: list[int] = []
     for text in texts:
         stream.extend(tokenizer(text, add_special_tokens=True)["input_ids"])
@@ -155,7 +215,6 @@ def _pretrain(model: Any, tokenizer: Any, texts: Sequence[str], spec: TinyModelS
     seq = spec.pretrain_seq_len
     windows = [stream[i : i + seq] for i in range(0, max(1, len(stream) - seq), seq // 2)]
     windows = [w for w in windows if len(w) == seq] or [stream[:seq]]
-    rng = random.Random(spec.seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=spec.pretrain_lr, weight_decay=0.01)
     warmup = max(1, spec.pretrain_steps // 10)
 

@@ -169,6 +169,14 @@ def is_abstention(text: str) -> bool:
     return normalise(strip_citations(final_answer(text))) == normalise(ABSTENTION)
 
 
+def count_chat_tokens(tokenizer: ChatTokenizer, messages: Sequence[Mapping[str, str]]) -> int:
+    """Tokens of a whole conversation as the chat template renders it (answer included)."""
+    encoded = tokenizer.apply_chat_template(
+        list(messages), tokenize=True, return_dict=True, **CHAT_TEMPLATE_KWARGS
+    )
+    return len(encoded["input_ids"])
+
+
 def render_prompt(tokenizer: ChatTokenizer, messages: Sequence[Mapping[str, str]]) -> str:
     """The exact text a model is given for `messages`, ending where the assistant starts."""
     return str(

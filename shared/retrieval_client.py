@@ -3,10 +3,50 @@ an in-process one for the embedded mode."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any, Protocol
+from urllib.parse import quote
 
+import httpx
+from pydantic import BaseModel, Field
+
+from shared.errors import (
+    ConflictError,
+    FineRAGError,
+    InvalidRequestError,
+    NotFoundError,
+    PayloadTooLargeError,
+    ServiceUnavailableError,
+    UnsupportedMediaTypeError,
+    UpstreamError,
+)
 from shared.schemas import Chunk, SearchRequest, SearchResponse
+
+_KB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
+
+
+def check_kb_name(kb: str) -> str:
+    """Return `kb` if it is a valid knowledge base name, else raise a 400."""
+    if not _KB_NAME.match(kb):
+        raise InvalidRequestError(
+            f"invalid knowledge base name {kb!r}: use 1-63 letters, digits, '-' or '_', "
+            "starting with a letter or digit",
+            param="kb",
+        )
+    return kb
+
+
+class DocumentInfo(BaseModel):
+    """A document as the store holds it: its chunks, counted per version."""
+
+    doc_id: str
+    source: str = ""
+    title: str = ""
+    chunks: int = 0
+    versions: dict[str, int] = Field(
+        default_factory=dict, description="Chunk count per document version (content hash)."
+    )
 
 
 class RetrievalClient(Protocol):
@@ -27,3 +67,114 @@ class RetrievalClient(Protocol):
     def list_collections(self) -> list[dict[str, Any]]:
         """Knowledge bases with their point counts."""
         ...
+
+    def list_documents(self, kb: str) -> list[DocumentInfo]:
+        """The documents of a knowledge base (404 when it does not exist)."""
+        ...
+
+    def get_document(self, kb: str, doc_id: str) -> DocumentInfo | None:
+        """One document's chunk counts per version; None when the KB or document is absent."""
+        ...
+
+
+_ERRORS_BY_STATUS: dict[int, type[FineRAGError]] = {
+    400: InvalidRequestError,
+    404: NotFoundError,
+    409: ConflictError,
+    413: PayloadTooLargeError,
+    415: UnsupportedMediaTypeError,
+}
+
+
+def _raise_for_error(response: httpx.Response) -> None:
+    """Turn an error answer of the retrieval service back into the domain error it was."""
+    if response.is_success:
+        return
+    try:
+        error = response.json()["error"]
+        message, code, param = str(error["message"]), error.get("code"), error.get("param")
+    except (ValueError, KeyError, TypeError):
+        message, code, param = response.text[:200] or response.reason_phrase, None, None
+    if response.status_code >= 500:
+        raise ServiceUnavailableError(
+            f"retrieval service answered {response.status_code}: {message}"
+        )
+    error_class = _ERRORS_BY_STATUS.get(response.status_code, UpstreamError)
+    raise error_class(message, code=code, param=param)
+
+
+class HttpRetrievalClient:
+    """The retrieval service over HTTP; connection failures and 5xx raise 503 errors."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout_s: float = 60.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self._http = httpx.Client(
+            base_url=base_url.rstrip("/"), timeout=timeout_s, transport=transport
+        )
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def __enter__(self) -> HttpRetrievalClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise ServiceUnavailableError(
+                f"retrieval service at {self._http.base_url} is unreachable: {exc}"
+            ) from exc
+        _raise_for_error(response)
+        return response.json()
+
+    def upsert_chunks(self, kb: str, chunks: Sequence[Chunk]) -> int:
+        """Embed and store chunks server-side; returns points written."""
+        body = {"chunks": [chunk.model_dump(mode="json") for chunk in chunks]}
+        return int(self._call("PUT", f"/v1/collections/{kb}/chunks", json=body)["upserted"])
+
+    def delete_document(self, kb: str, doc_id: str, *, keep_version: str | None = None) -> int:
+        """Remove a document's chunks (all versions, or all but `keep_version`)."""
+        params = {"keep_version": keep_version} if keep_version else None
+        answer = self._call(
+            "DELETE", f"/v1/collections/{kb}/documents/{_quote(doc_id)}", params=params
+        )
+        return int(answer["deleted"])
+
+    def search(self, kb: str, request: SearchRequest) -> SearchResponse:
+        """Search one knowledge base."""
+        answer = self._call(
+            "POST", f"/v1/collections/{kb}/search", json=request.model_dump(exclude_none=True)
+        )
+        return SearchResponse.model_validate(answer)
+
+    def list_collections(self) -> list[dict[str, Any]]:
+        """Knowledge bases with their point counts."""
+        return list(self._call("GET", "/v1/collections")["data"])
+
+    def list_documents(self, kb: str) -> list[DocumentInfo]:
+        """The documents of a knowledge base."""
+        answer = self._call("GET", f"/v1/collections/{kb}/documents")
+        return [DocumentInfo.model_validate(doc) for doc in answer["data"]]
+
+    def get_document(self, kb: str, doc_id: str) -> DocumentInfo | None:
+        """One document's chunk counts per version; None when absent."""
+        try:
+            answer = self._call("GET", f"/v1/collections/{kb}/documents/{_quote(doc_id)}")
+        except NotFoundError:
+            return None
+        return DocumentInfo.model_validate(answer)
+
+
+def _quote(doc_id: str) -> str:
+    """A doc id as one path segment (doc ids are relative paths and may hold slashes)."""
+    return quote(doc_id, safe="")

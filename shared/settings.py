@@ -110,7 +110,8 @@ class Settings(BaseSettings):
         description="local: transformers + PEFT in the gateway; openai: forward to upstream_url.",
     )
     upstream_url: str | None = Field(
-        None, description="Base URL (with /v1) of the OpenAI-compatible upstream for serve_backend=openai.",
+        None,
+        description="Base URL (with /v1) of the OpenAI-compatible server for serve_backend=openai.",
     )
     upstream_api_key: SecretStr | None = Field(
         None, description="Bearer key the gateway sends to the upstream server."
@@ -148,6 +149,9 @@ class Settings(BaseSettings):
         32, ge=0, description="Tokens of whole sentences repeated at the start of the next chunk."
     )
     embed_batch_size: int = Field(64, gt=0, description="Texts embedded per forward pass.")
+    embed_threads: int = Field(
+        0, ge=0, description="CPU threads for embedding batches (0 = torch's default, all cores)."
+    )
     max_upload_bytes: int = Field(
         20 << 20, gt=0, description="Largest ingestion upload (all files of one request)."
     )
@@ -164,6 +168,20 @@ class Settings(BaseSettings):
     )
     retrieval_timeout_s: float = Field(
         60.0, gt=0, description="Timeout of one HTTP call to the retrieval service."
+    )
+
+    # --- trainer (fine-tuning jobs) -----------------------------------------------------------
+    train_config: str = Field(
+        "llama3_1_8b_qlora.yaml",
+        description="Recipe config for queued jobs: a file in services/trainer/configs or a path.",
+    )
+    train_lease_ttl_s: float = Field(
+        30.0, gt=0, description="A job's lease lapses this long after its worker's last heartbeat."
+    )
+    train_visibility_timeout_s: int = Field(
+        7 * 24 * 3600,
+        gt=0,
+        description="Redis redelivery timeout of train tasks; longer than the longest job.",
     )
 
     # --- derived paths -----------------------------------------------------------------------

@@ -15,7 +15,7 @@ import pytest
 
 
 @pytest.fixture(scope="session")
-def sample_domain(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def sample_domain(tmp_path_factory: pytest.TempPathFactory):
     """The generated sample domain (knowledge base + question set), seed 7."""
     from finerag.sample_domain import generate_sample_domain
 
@@ -23,7 +23,7 @@ def sample_domain(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-
 
 
 @pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, sample_domain) -> Path:  # type: ignore[no-untyped-def]
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, sample_domain) -> Path:
     """The tiny Llama, built from the sample domain with the default spec."""
     from finerag.cli.model import build_from_sample
     from finerag.tiny_model import TinyModelSpec
@@ -31,3 +31,38 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, sample_domain) -> P
     return build_from_sample(
         tmp_path_factory.mktemp("tiny-model"), TinyModelSpec(), sample_domain.out_dir
     )
+
+
+SAMPLE_KB = "acme"
+
+
+@pytest.fixture(scope="session")
+def sample_kb_settings(tmp_path_factory: pytest.TempPathFactory, sample_domain):
+    """Settings whose local store holds the sample knowledge base (ingested once)."""
+    from finerag.embedded import InProcessRetrieval
+    from finerag.pipeline import ingest_folder
+    from shared.settings import Settings
+
+    settings = Settings(
+        _env_file=None,
+        data_dir=tmp_path_factory.mktemp("sample-kb"),
+        chunk_tokens=128,
+        chunk_overlap_tokens=16,
+    )
+    with InProcessRetrieval.open(settings) as retrieval:
+        ingest_folder(retrieval, settings, SAMPLE_KB, sample_domain.kb_dir)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def sample_dataset(
+    tmp_path_factory: pytest.TempPathFactory, sample_kb_settings, sample_domain, tiny_model_dir
+) -> Path:
+    """The grounded fine-tuning dataset of the sample domain (the real dataset builder)."""
+    from finerag.embedded import InProcessRetrieval
+    from finerag.pipeline import build_grounded_dataset
+
+    out = tmp_path_factory.mktemp("sample-dataset")
+    with InProcessRetrieval.open(sample_kb_settings) as retrieval:
+        build_grounded_dataset(retrieval, SAMPLE_KB, sample_domain.qa_path, tiny_model_dir, out)
+    return out

@@ -15,6 +15,8 @@ _COMMAND_MODULES = (
     "finerag.cli.sample",
     "finerag.cli.demo",
     "finerag.cli.config",
+    "finerag.cli.knowledge",
+    "finerag.cli.training",
 )
 
 

@@ -291,7 +291,7 @@ def _policy(rng: random.Random, brand: str, words: list[str]) -> dict[str, str]:
 def invent_catalog(seed: int) -> Catalog:
     """All the company's facts for `seed`; the same seed always gives the same company."""
     # Not for security: a seeded PRNG is the point, so the same seed rebuilds the same files.
-    rng = random.Random(seed)  # noqa: S311
+    rng = random.Random(seed)
     words: list[str] = []
     brand = invent_word(rng, words, (2, 2))
     catalog = Catalog(company=f"{brand} Home Systems", brand=brand)

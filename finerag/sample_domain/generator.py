@@ -108,7 +108,7 @@ def generate_sample_domain(out_dir: Path, seed: int = 7) -> SampleDomain:
         paths[doc.doc_id].write_bytes(render(doc, catalog.company))
 
     # Question choice draws from its own RNG, so changing a document's layout leaves it alone.
-    rng = random.Random(f"{seed}/questions")  # noqa: S311 - reproducibility, not security
+    rng = random.Random(f"{seed}/questions")
     cases_by_type = {
         "factual": factual_cases(catalog, documents),
         "unanswerable": unanswerable_cases(catalog, rng),

@@ -36,7 +36,7 @@ class Case:
 def to_record(case: Case, case_id: str, seed: int) -> dict[str, Any]:
     """The case as a `shared.schemas.QACase` line, worded by an RNG of its own."""
     # Not for security: seeding by case id keeps each case's wording stable across runs.
-    rng = random.Random(f"{seed}/{case_id}")  # noqa: S311
+    rng = random.Random(f"{seed}/{case_id}")
     asked = rng.randrange(len(case.wording.questions))
     follow_up = rng.random() < FOLLOW_UP_SHARE
     return {

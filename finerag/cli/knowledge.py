@@ -1,0 +1,303 @@
+"""Knowledge commands: `ingest`, `search`, `serve`, `eval retrieval`.
+
+`ingest` and `search` run the cores in-process on the local store by default, and call the
+services when FINERAG_INGESTION_URL / FINERAG_RETRIEVAL_URL are set (local mode allows one
+process per store, so while a retrieval service runs, it owns the store).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from shared.errors import InvalidRequestError, ServiceUnavailableError
+from shared.retrieval_client import HttpRetrievalClient, RetrievalClient
+from shared.schemas import QACase, SearchRequest
+from shared.settings import Settings, get_settings
+
+JOB_POLL_S = 0.5
+
+
+def _quiet_model_loading() -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+
+@contextmanager
+def open_retrieval(settings: Settings) -> Iterator[RetrievalClient]:
+    """The retrieval service when FINERAG_RETRIEVAL_URL is set, else the core in-process."""
+    if settings.retrieval_url:
+        with HttpRetrievalClient(
+            settings.retrieval_url, timeout_s=settings.retrieval_timeout_s
+        ) as client:
+            yield client
+        return
+    _quiet_model_loading()
+    from finerag.embedded import InProcessRetrieval
+
+    with InProcessRetrieval.open(settings) as local:
+        yield local
+
+
+# --- ingest ------------------------------------------------------------------------------------
+
+
+def collect_files(paths: Sequence[Path]) -> list[tuple[str, Path]]:
+    """(doc id, file) pairs: folders recursively, doc id relative to the folder given."""
+    from services.ingestion.core.parsing import SUPPORTED_SUFFIXES
+
+    found: list[tuple[str, Path]] = []
+    for path in paths:
+        if path.is_dir():
+            for file in sorted(p for p in path.rglob("*") if p.is_file()):
+                if file.suffix.lower() in SUPPORTED_SUFFIXES:
+                    found.append((file.relative_to(path).as_posix(), file))
+        elif path.is_file():
+            found.append((path.name, path))
+        else:
+            raise InvalidRequestError(f"{path} does not exist")
+    return found
+
+
+def _ingest_embedded(settings: Settings, kb: str, files: list[tuple[str, Path]]) -> int:
+    from services.ingestion.core.chunking import Chunker
+    from services.ingestion.core.parsing import check_supported
+    from services.ingestion.core.pipeline import DocumentResult, FileError, IngestItem, Ingestor
+    from services.ingestion.core.tokens import load_token_counter
+
+    for doc_id, _ in files:
+        check_supported(doc_id)
+    chunker = Chunker(
+        load_token_counter(settings.embedding_model),
+        chunk_tokens=settings.chunk_tokens,
+        overlap_tokens=settings.chunk_overlap_tokens,
+    )
+
+    class Printer:
+        def document_done(self, result: DocumentResult) -> None:
+            print(f"{result.outcome.value:9}  {result.doc_id}  ({result.chunks} chunks)")
+
+        def file_failed(self, error: FileError) -> None:
+            print(f"failed     {error.file}: {error.message}", file=sys.stderr)
+
+    with open_retrieval(settings) as retrieval:
+        ingestor = Ingestor(retrieval, chunker)
+        items = [IngestItem(doc_id, path=path) for doc_id, path in files]
+        report = ingestor.ingest(kb, items, Printer())
+    written = sum(d.chunks for d in report.documents)
+    print(
+        f"{len(report.documents)} documents, {written} chunks written, {len(report.errors)} failed"
+    )
+    return 1 if report.errors else 0
+
+
+def _ingest_remote(settings: Settings, kb: str, files: list[tuple[str, Path]]) -> int:
+    import httpx
+
+    assert settings.ingestion_url
+    with httpx.Client(
+        base_url=settings.ingestion_url, timeout=settings.retrieval_timeout_s
+    ) as http:
+        uploads = [("files", (doc_id, path.read_bytes())) for doc_id, path in files]
+        try:
+            response = http.post(f"/v1/knowledge-bases/{kb}/documents", files=uploads)
+            if response.status_code >= 400:
+                error = response.json().get("error", {})
+                raise InvalidRequestError(str(error.get("message", response.text)))
+            job = response.json()
+            while job["status"] not in ("succeeded", "failed"):
+                time.sleep(JOB_POLL_S)
+                job = http.get(f"/v1/ingestion-jobs/{job['id']}").json()
+        except httpx.TransportError as exc:
+            raise ServiceUnavailableError(f"ingestion service unreachable: {exc}") from exc
+    for error in job["errors"]:
+        print(f"failed     {error['file']}: {error['message']}", file=sys.stderr)
+    counts = job["counts"]
+    print(
+        f"job {job['id']} {job['status']}: {counts['ingested']} ingested, "
+        f"{counts['unchanged']} unchanged, {counts['failed_files']} failed, "
+        f"{counts['chunks_written']} chunks written"
+    )
+    if job.get("error"):
+        print(job["error"], file=sys.stderr)
+    return 0 if job["status"] == "succeeded" and not job["errors"] else 1
+
+
+def run_ingest(args: argparse.Namespace) -> int:
+    """`finerag ingest PATH... --kb NAME`."""
+    settings = get_settings()
+    files = collect_files([Path(p) for p in args.paths])
+    if not files:
+        raise InvalidRequestError("no readable files found in the paths given")
+    if settings.ingestion_url:
+        return _ingest_remote(settings, args.kb, files)
+    return _ingest_embedded(settings, args.kb, files)
+
+
+# --- search ------------------------------------------------------------------------------------
+
+
+def run_search(args: argparse.Namespace) -> int:
+    """`finerag search QUERY --kb NAME [--top-k K] [--mode M] [--json]`."""
+    request = SearchRequest(query=args.query, top_k=args.top_k, mode=args.mode)
+    with open_retrieval(get_settings()) as retrieval:
+        response = retrieval.search(args.kb, request)
+    if args.json:
+        print(response.model_dump_json(indent=2))
+        return 0
+    if not response.hits:
+        print("no hits")
+    for rank, hit in enumerate(response.hits, start=1):
+        where = f"{hit.doc_id}" + (f" — {hit.section}" if hit.section else "")
+        snippet = " ".join(hit.text.split())[:160]
+        print(f"{rank:>2}. [{hit.score:.3f}] {where}\n    {snippet}")
+    return 0
+
+
+# --- serve -------------------------------------------------------------------------------------
+
+
+def _serve_uvicorn(factory: str, default_port: int) -> Callable[[argparse.Namespace], int]:
+    def start(args: argparse.Namespace) -> int:
+        import uvicorn
+
+        from shared.logs import configure_logging
+
+        _quiet_model_loading()
+        settings = get_settings()
+        configure_logging(settings.log_level, settings.log_format)
+        uvicorn.run(
+            factory, factory=True, host=args.host, port=args.port or default_port, log_config=None
+        )
+        return 0
+
+    return start
+
+
+def _serve_ingestion_worker(args: argparse.Namespace) -> int:
+    from services.ingestion.worker import celery_app
+    from shared.logs import configure_logging
+    from shared.queues import INGEST_QUEUE
+
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    # One task at a time in the worker process itself: a job already uses the CPU through the
+    # retrieval service, and `kill` of this process stops the job (acks late: it is redelivered).
+    celery_app.worker_main(
+        ["worker", "-Q", INGEST_QUEUE, "--pool", "solo", "--loglevel", settings.log_level]
+    )
+    return 0
+
+
+# What `finerag serve TARGET` can start. Each starter takes the parsed arguments (`host`, and
+# `port`, None for the target's default) and blocks until the part stops. Another part of
+# FineRAG adds its own target with one entry here (e.g. "gateway": a gunicorn starter).
+SERVE_TARGETS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "retrieval": _serve_uvicorn("services.retrieval.app:create_app", 8001),
+    "ingestion": _serve_uvicorn("services.ingestion.app:create_app", 8002),
+    "ingestion-worker": _serve_ingestion_worker,
+}
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """`finerag serve TARGET [--host H] [--port P]`."""
+    return SERVE_TARGETS[args.target](args)
+
+
+# --- eval retrieval ----------------------------------------------------------------------------
+
+
+def parse_ks(text: str) -> list[int]:
+    """`1,3,5,10` → [1, 3, 5, 10] (argparse type)."""
+    try:
+        ks = sorted({int(part) for part in text.split(",") if part.strip()})
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(
+            f"--k takes comma-separated integers, not {text!r}"
+        ) from exc
+    if not ks or ks[0] < 1 or ks[-1] > 100:
+        raise argparse.ArgumentTypeError("--k values must be between 1 and 100")
+    return ks
+
+
+def format_scores(scores: Sequence[Any], ks: Sequence[int]) -> str:
+    """The metrics of each mode as an aligned table."""
+    header = (
+        ["mode", "questions"] + [f"recall@{k}" for k in ks] + ["MRR"] + [f"nDCG@{k}" for k in ks]
+    )
+    rows = [header]
+    for score in scores:
+        rows.append(
+            [score.mode, str(score.questions)]
+            + [f"{score.recall[k]:.3f}" for k in ks]
+            + [f"{score.mrr:.3f}"]
+            + [f"{score.ndcg[k]:.3f}" for k in ks]
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)) for row in rows
+    )
+
+
+def run_eval_retrieval(args: argparse.Namespace) -> int:
+    """`finerag eval retrieval --kb NAME --qa FILE [--k 1,3,5,10]`."""
+    from shared.retrieval_metrics import evaluate_retrieval
+
+    lines = Path(args.qa).read_text(encoding="utf-8").splitlines()
+    cases = [QACase.model_validate_json(line) for line in lines if line.strip()]
+    with open_retrieval(get_settings()) as retrieval:
+        scores = evaluate_retrieval(retrieval, args.kb, cases, ks=args.k)
+    if args.json:
+        print(json.dumps([vars(score) for score in scores], indent=2))
+    else:
+        print(format_scores(scores, args.k))
+    return 0
+
+
+def _subcommand_group(subparsers: Any, name: str, help_text: str) -> Any:
+    """The sub-subparsers of `finerag NAME`, creating the group if no module has yet."""
+    parser = subparsers.choices.get(name)
+    if parser is None:
+        parser = subparsers.add_parser(name, help=help_text)
+        parser.add_subparsers(dest=f"{name}_command", metavar="WHAT", required=True)
+    group = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return group
+
+
+def register(subparsers: Any) -> None:
+    """Add `ingest`, `search`, `serve` and `eval retrieval` to the `finerag` command."""
+    ingest = subparsers.add_parser("ingest", help="ingest files or folders into a knowledge base")
+    ingest.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (recursive)")
+    ingest.add_argument("--kb", required=True, help="knowledge base name")
+    ingest.set_defaults(func=run_ingest)
+
+    search = subparsers.add_parser("search", help="search a knowledge base")
+    search.add_argument("query", metavar="QUERY")
+    search.add_argument("--kb", required=True, help="knowledge base name")
+    search.add_argument("--top-k", type=int, default=5, help="hits to return (default 5)")
+    search.add_argument("--mode", choices=("hybrid", "dense", "sparse"), default="hybrid")
+    search.add_argument("--json", action="store_true", help="print the search response JSON")
+    search.set_defaults(func=run_search)
+
+    serve = subparsers.add_parser("serve", help="start a service or worker")
+    serve.add_argument("target", choices=sorted(SERVE_TARGETS), metavar="TARGET",
+                       help="one of: " + ", ".join(sorted(SERVE_TARGETS)))  # fmt: skip
+    serve.add_argument("--host", default="127.0.0.1", help="interface to bind (HTTP services)")
+    serve.add_argument("--port", type=int, default=None, help="port (default: the target's own)")
+    serve.set_defaults(func=run_serve)
+
+    evaluate = _subcommand_group(subparsers, "eval", "measure retrieval or models")
+    retrieval = evaluate.add_parser("retrieval", help="recall@k, MRR, nDCG@k per search mode")
+    retrieval.add_argument("--kb", required=True, help="knowledge base name")
+    retrieval.add_argument("--qa", required=True, help="questions in the evaluation JSONL format")
+    retrieval.add_argument("--k", type=parse_ks, default=[1, 3, 5, 10], help="e.g. 1,3,5,10")
+    retrieval.add_argument("--json", action="store_true", help="print the scores as JSON")
+    retrieval.set_defaults(func=run_eval_retrieval)

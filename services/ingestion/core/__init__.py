@@ -1,0 +1,1 @@
+"""Ingestion logic without web imports: parsing, chunking, versioned upserts, job records."""

@@ -1,0 +1,394 @@
+"""The dataset builder (data preprocessing): Q&A, chat and Alpaca files in, a versioned
+chat-JSONL training set out, with a data card.
+
+Grounded mode retrieves each question's sources from a knowledge base and builds the prompt with
+the shared grounded template (`shared.prompts`), the same function the gateway serves with; the
+target is the reference answer citing the sources that contain it. Unanswerable examples (the
+gold sources removed from the context) teach the abstention sentence. Every example is validated;
+over-long ones are dropped and counted, never truncated; duplicates are dropped; the split is by
+question, so no validation question (or any variant of it) is ever trained on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+import re
+import statistics
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shared.chat_data import (
+    ChatDataError,
+    Message,
+    iter_chat_jsonl,
+    validate_messages,
+    write_chat_jsonl,
+)
+from shared.errors import InvalidRequestError
+from shared.prompts import ABSTENTION, CHAT_TEMPLATE_KWARGS, Source, cite, grounded_messages
+from shared.retrieval_client import RetrievalClient
+from shared.schemas import QACase, SearchHit, SearchRequest, content_hash
+
+log = logging.getLogger("finerag.ingestion.datasets")
+
+TokenCounter = Callable[[Sequence[Message]], int]
+
+
+@dataclass(frozen=True)
+class DatasetOptions:
+    """How to build the dataset; the defaults suit the sample domain."""
+
+    kb: str | None = None  # grounded mode when set
+    top_k: int = 4
+    unanswerable_ratio: float = 0.2
+    val_ratio: float = 0.1
+    max_seq_len: int = 2048
+    seed: int = 7
+    near_duplicate_jaccard: float = 0.85
+
+
+@dataclass
+class Example:
+    """One training conversation and where it came from."""
+
+    messages: list[Message]
+    group: str  # the question (or file line) it derives from: the unit of the split
+    kind: str  # grounded | unanswerable | abstain_removed | closed_book | chat | alpaca
+    question_forms: tuple[str, ...] = ()  # the question and its variants (for leak checks)
+
+
+@dataclass
+class BuildReport:
+    """What the builder wrote; `card` is also saved as card.json."""
+
+    out_dir: Path
+    card: dict[str, Any] = field(default_factory=dict)
+
+
+def _normalise(text: str) -> str:
+    return re.sub(r"[^a-z0-9$%.,]+", " ", text.lower()).strip()
+
+
+def _shingles(text: str, n: int = 3) -> set[str]:
+    words = _normalise(text).split()
+    return {" ".join(words[i : i + n]) for i in range(max(1, len(words) - n + 1))}
+
+
+# --- inputs ---------------------------------------------------------------------------------
+def read_qa(path: Path) -> list[QACase]:
+    """Evaluation-format JSONL; a bad line is an error naming it."""
+    cases = []
+    with path.open(encoding="utf-8") as lines:
+        for line_no, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                cases.append(QACase.model_validate_json(line))
+            except ValueError as exc:
+                raise InvalidRequestError(
+                    f"{path.name} line {line_no}: not an evaluation-format case ({exc})",
+                    param="qa",
+                ) from exc
+    return cases
+
+
+def read_alpaca(path: Path) -> Iterator[list[Message]]:
+    """Alpaca JSON (a list) or JSONL of {instruction, input, output} as conversations."""
+    text = path.read_text(encoding="utf-8")
+    records = (
+        json.loads(text)
+        if text.lstrip().startswith("[")
+        else [json.loads(line) for line in text.splitlines() if line.strip()]
+    )
+    for index, record in enumerate(records, start=1):
+        if not isinstance(record, dict) or not record.get("instruction") or "output" not in record:
+            raise ChatDataError(f"{path.name} record {index}: needs 'instruction' and 'output'")
+        prompt = str(record["instruction"]).strip()
+        if record.get("input"):
+            prompt += "\n\n" + str(record["input"]).strip()
+        yield validate_messages(
+            [
+                {"role": "user", "content": prompt},
+                {"role": "assistant", "content": str(record["output"])},
+            ],
+            where=f"{path.name} record {index}",
+        )
+
+
+# --- grounded examples ----------------------------------------------------------------------
+def _to_source(hit: SearchHit) -> Source:
+    return Source(text=hit.text, doc_id=hit.doc_id, title=hit.title, section=hit.section)
+
+
+class GroundedBuilder:
+    """Builds grounded and abstention examples for Q&A cases from a knowledge base."""
+
+    def __init__(self, retrieval: RetrievalClient, options: DatasetOptions) -> None:
+        assert options.kb is not None
+        self.retrieval = retrieval
+        self.kb = options.kb
+        self.options = options
+
+    def _search(self, query: str, top_k: int, doc_id: str | None = None) -> list[SearchHit]:
+        request = SearchRequest(
+            query=query[:2000],
+            top_k=top_k,
+            mode="hybrid",
+            filter={"doc_id": doc_id} if doc_id else None,
+        )
+        return list(self.retrieval.search(self.kb, request).hits)
+
+    def sources_for(self, case: QACase) -> tuple[list[SearchHit], list[int]]:
+        """Top-k hits with the gold evidence guaranteed in, and the indices to cite."""
+        hits = self._search(case.question, self.options.top_k)
+        answer = case.answer or ""
+        gold = set(case.source_ids)
+        for doc_id in case.source_ids:  # bring in missing gold evidence, lowest-ranked out
+            if any(h.doc_id == doc_id for h in hits):
+                continue
+            best = self._search(f"{case.question} {answer}", 1, doc_id=doc_id)
+            if best:
+                hits = [*hits[: self.options.top_k - 1], best[0]]
+        containing = [i for i, h in enumerate(hits, start=1) if answer and answer in h.text]
+        cited = containing or [i for i, h in enumerate(hits, start=1) if h.doc_id in gold]
+        return hits, cited
+
+    def answerable(self, case: QACase) -> list[Message]:
+        """The grounded example: sources, question, answer citing its sources."""
+        hits, cited = self.sources_for(case)
+        messages = grounded_messages(case.question, [_to_source(h) for h in hits])
+        return [*messages, {"role": "assistant", "content": cite(case.answer or "", cited)}]
+
+    def without_gold(self, case: QACase) -> list[Message]:
+        """The same question with every gold source removed: the target is the abstention."""
+        gold = set(case.source_ids)
+        hits = [
+            h for h in self._search(case.question, self.options.top_k + 8) if h.doc_id not in gold
+        ]
+        answer = case.answer or ""
+        hits = [h for h in hits if not (answer and answer in h.text)][: self.options.top_k]
+        messages = grounded_messages(case.question, [_to_source(h) for h in hits])
+        return [*messages, {"role": "assistant", "content": ABSTENTION}]
+
+    def unanswerable(self, case: QACase) -> list[Message]:
+        """A question the knowledge base does not answer: retrieved context, abstention target."""
+        hits = self._search(case.question, self.options.top_k)
+        messages = grounded_messages(case.question, [_to_source(h) for h in hits])
+        return [*messages, {"role": "assistant", "content": ABSTENTION}]
+
+
+def _question_forms(case: QACase) -> tuple[str, ...]:
+    """The question and its self-contained variants. A follow-up's last turn ("How much does it
+    cost?") names no entity and is shared by many questions, so it is not a form of this one."""
+    variants = (str(v.get("question", "")) for v in case.variants if v.get("kind") != "follow_up")
+    return (case.question, *variants)
+
+
+def _qa_examples(
+    cases: Sequence[QACase], grounded: GroundedBuilder | None, options: DatasetOptions
+) -> list[Example]:
+    rng = random.Random(options.seed)
+    examples: list[Example] = []
+    answerable = [c for c in cases if c.answer is not None]
+    removed = (
+        set(
+            c.id
+            for c in rng.sample(answerable, k=round(len(answerable) * options.unanswerable_ratio))
+        )
+        if grounded
+        else set()
+    )
+    for case in cases:
+        forms = _question_forms(case)
+        if grounded is None:
+            if case.answer is None:
+                continue  # closed-book training has no context to abstain from
+            messages = [
+                {"role": "user", "content": case.question},
+                {"role": "assistant", "content": case.answer},
+            ]
+            examples.append(Example(messages, case.id, "closed_book", forms))
+            continue
+        if case.answer is None:
+            examples.append(Example(grounded.unanswerable(case), case.id, "unanswerable", forms))
+            continue
+        examples.append(Example(grounded.answerable(case), case.id, "grounded", forms))
+        if case.id in removed:
+            examples.append(Example(grounded.without_gold(case), case.id, "abstain_removed", forms))
+    return examples
+
+
+# --- cleaning and splitting -----------------------------------------------------------------
+def _dedupe(examples: Sequence[Example], threshold: float) -> tuple[list[Example], int, int]:
+    """Drop exact duplicates, then near duplicates (same target, near-identical question)."""
+    seen: set[str] = set()
+    exact = near = 0
+    kept: list[Example] = []
+    by_target: dict[str, list[set[str]]] = {}
+    for example in examples:
+        key = hashlib.sha256(
+            json.dumps(example.messages, sort_keys=True).encode("utf-8")
+        ).hexdigest()
+        if key in seen:
+            exact += 1
+            continue
+        seen.add(key)
+        question = next(m["content"] for m in reversed(example.messages) if m["role"] == "user")
+        question = question.rsplit("Question:", 1)[-1]
+        target = _normalise(example.messages[-1]["content"])
+        shingles = _shingles(question)
+        bucket = by_target.setdefault(target, [])
+        if any(len(shingles & other) / len(shingles | other) >= threshold for other in bucket):
+            near += 1
+            continue
+        bucket.append(shingles)
+        kept.append(example)
+    return kept, exact, near
+
+
+def _split(
+    examples: Sequence[Example], val_ratio: float, seed: int
+) -> tuple[list[Example], list[Example], int]:
+    """Split by group; then drop train examples whose question is a validation form."""
+    groups = sorted({e.group for e in examples})
+    random.Random(seed).shuffle(groups)
+    val_groups = set(groups[: round(len(groups) * val_ratio)])
+    validation = [e for e in examples if e.group in val_groups]
+    val_forms = {_normalise(f) for e in validation for f in e.question_forms if f}
+    train, leaked = [], 0
+    for example in examples:
+        if example.group in val_groups:
+            continue
+        if {_normalise(f) for f in example.question_forms if f} & val_forms:
+            leaked += 1
+            continue
+        train.append(example)
+    return train, validation, leaked
+
+
+def _length_stats(lengths: Sequence[int]) -> dict[str, float]:
+    if not lengths:
+        return {}
+    ordered = sorted(lengths)
+    return {
+        "min": ordered[0],
+        "mean": round(statistics.fmean(ordered), 1),
+        "p50": ordered[len(ordered) // 2],
+        "p95": ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))],
+        "max": ordered[-1],
+    }
+
+
+# --- the builder ----------------------------------------------------------------------------
+def build_dataset(
+    out_dir: Path,
+    *,
+    qa_files: Sequence[Path] = (),
+    chat_files: Sequence[Path] = (),
+    alpaca_files: Sequence[Path] = (),
+    retrieval: RetrievalClient | None = None,
+    count_tokens: TokenCounter | None = None,
+    tokenizer_name: str | None = None,
+    options: DatasetOptions | None = None,
+    progress: Callable[[Iterable[Any]], Iterable[Any]] = lambda items: items,
+) -> BuildReport:
+    """Build `train.jsonl`, `validation.jsonl` and `card.json` in `out_dir`.
+
+    Args:
+        out_dir: the dataset folder (created; files replaced atomically at the end).
+        qa_files: evaluation-format JSONL (questions, reference answers, gold sources).
+        chat_files: OpenAI chat JSONL, taken as they are (validated).
+        alpaca_files: Alpaca JSON/JSONL.
+        retrieval: needed for grounded mode (`options.kb`).
+        count_tokens: tokens of a rendered conversation; examples over max_seq_len are dropped.
+        tokenizer_name: recorded in the card.
+        options: grounded mode, ratios, split, seed.
+        progress: wraps the per-question loop (a progress bar in the CLI).
+
+    Raises:
+        InvalidRequestError: unreadable inputs, grounded mode without retrieval, nothing to build.
+    """
+    options = options or DatasetOptions()
+    if not (qa_files or chat_files or alpaca_files):
+        raise InvalidRequestError("give at least one of --qa, --chat, --alpaca", param="qa")
+    if options.kb and retrieval is None:
+        raise InvalidRequestError("grounded mode (--kb) needs the retrieval service", param="kb")
+    if not 0 <= options.val_ratio < 1 or not 0 <= options.unanswerable_ratio <= 1:
+        raise InvalidRequestError("val_ratio must be in [0, 1) and unanswerable_ratio in [0, 1]")
+    grounded = GroundedBuilder(retrieval, options) if options.kb and retrieval else None
+
+    examples: list[Example] = []
+    cases = [case for path in qa_files for case in read_qa(path)]
+    for chunk_start in progress(range(0, len(cases), 16)):
+        examples += _qa_examples(cases[chunk_start : chunk_start + 16], grounded, options)
+    for path in chat_files:
+        for line_no, messages in enumerate(iter_chat_jsonl(path), start=1):
+            examples.append(Example(messages, f"{path.name}:{line_no}", "chat"))
+    for path in alpaca_files:
+        for index, messages in enumerate(read_alpaca(path), start=1):
+            examples.append(Example(messages, f"{path.name}:{index}", "alpaca"))
+
+    dropped: dict[str, int] = {"too_long": 0}
+    lengths: list[int] = []
+    if count_tokens is not None:
+        fitting = []
+        for example in examples:
+            length = count_tokens(example.messages)
+            if length > options.max_seq_len:
+                dropped["too_long"] += 1
+                continue
+            lengths.append(length)
+            fitting.append(example)
+        examples = fitting
+    examples, dropped["exact_duplicate"], dropped["near_duplicate"] = _dedupe(
+        examples, options.near_duplicate_jaccard
+    )
+    train, validation, dropped["validation_leak"] = _split(
+        examples, options.val_ratio, options.seed
+    )
+    if not train:
+        raise InvalidRequestError("no training examples are left after validation and filtering")
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, split in (("train", train), ("validation", validation)):
+        tmp = out_dir / f".{name}.jsonl.tmp"
+        write_chat_jsonl(tmp, [e.messages for e in split])
+        tmp.replace(out_dir / f"{name}.jsonl")
+    version = content_hash(
+        (out_dir / "train.jsonl").read_bytes() + b"\0" + (out_dir / "validation.jsonl").read_bytes()
+    )
+    kinds: dict[str, dict[str, int]] = {}
+    for name, split in (("train", train), ("validation", validation)):
+        for example in split:
+            kinds.setdefault(name, {}).setdefault(example.kind, 0)
+            kinds[name][example.kind] += 1
+    card = {
+        "version": version,
+        "format": "openai-chat-jsonl",
+        "counts": {"train": len(train), "validation": len(validation), "by_kind": kinds},
+        "dropped": dropped,
+        "token_lengths": _length_stats(lengths),
+        "split": {"by": "question", "val_ratio": options.val_ratio, "seed": options.seed},
+        "inputs": {
+            "qa": [str(p) for p in qa_files],
+            "chat": [str(p) for p in chat_files],
+            "alpaca": [str(p) for p in alpaca_files],
+        },
+        "grounded": {
+            "kb": options.kb,
+            "top_k": options.top_k,
+            "unanswerable_ratio": options.unanswerable_ratio,
+        }
+        if options.kb
+        else None,
+        "tokenizer": tokenizer_name,
+        "max_seq_len": options.max_seq_len,
+        "chat_template_kwargs": CHAT_TEMPLATE_KWARGS,
+    }
+    (out_dir / "card.json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+    return BuildReport(out_dir, card)

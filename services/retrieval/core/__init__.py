@@ -1,0 +1,1 @@
+"""Retrieval logic without web imports: embedder, sparse vectors, the Qdrant store, the index."""

@@ -1,0 +1,252 @@
+"""Running one fine-tuning job from the queue: lease, resume, train, publish, exactly once.
+
+The Celery task (`services.trainer.worker`) only calls `run_job(job_id)`. Everything is re-read
+from the job store here, so a task delivered twice, or again after a crash, does the right thing:
+a finished job is left alone, a job leased by a live worker is skipped, and a job whose worker
+died resumes from its last checkpoint (optimizer, scheduler and RNG state) under a new fencing
+token, at most MAX_ATTEMPTS times.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import socket
+import threading
+import traceback
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback
+
+from services.trainer.config import load_config
+from services.trainer.recipe import QLoRARecipe, TrainingRefused
+from shared.errors import FineRAGError
+from shared.files import FileStore
+from shared.jobs import MAX_ATTEMPTS, TERMINAL, FencedOut, JobStore
+from shared.logs import bind
+from shared.settings import Settings
+
+log = logging.getLogger("finerag.trainer.jobs")
+
+
+class JobStopped(Exception):
+    """Training stopped early: cancelled, or the lease was lost."""
+
+
+def worker_name() -> str:
+    """This process, as named in leases and events."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def last_checkpoint(output_dir: Path) -> Path | None:
+    """The newest `checkpoint-N` folder that finished writing (it has trainer_state.json)."""
+    found = []
+    for path in output_dir.glob("checkpoint-*"):
+        match = re.fullmatch(r"checkpoint-(\d+)", path.name)
+        if match and (path / "trainer_state.json").is_file():
+            found.append((int(match.group(1)), path))
+    return max(found)[1] if found else None
+
+
+class _Heartbeat:
+    """Renews the lease in the background; notices when it is lost."""
+
+    def __init__(self, store: JobStore, job_id: str, worker: str, token: int, ttl_s: float) -> None:
+        self.store, self.job_id, self.worker, self.token, self.ttl_s = (
+            store,
+            job_id,
+            worker,
+            token,
+            ttl_s,
+        )
+        self.lost = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"lease-{job_id}", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.ttl_s / 3):
+            if not self.store.renew_lease(self.job_id, self.worker, self.token, self.ttl_s):
+                self.lost.set()
+                return
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+class _JobCallback(TrainerCallback):
+    """Stops within one step on cancel or lost lease; records checkpoints as they are saved."""
+
+    def __init__(self, store: JobStore, job_id: str, token: int, heartbeat: _Heartbeat) -> None:
+        self.store, self.job_id, self.token, self.heartbeat = store, job_id, token, heartbeat
+        self.stop_reason: str | None = None
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if self.heartbeat.lost.is_set():
+            self.stop_reason = "lease lost"
+        elif self.store.cancel_requested(self.job_id):
+            self.stop_reason = "cancelled"
+        if self.stop_reason:
+            control.should_training_stop = True
+            control.should_save = False
+
+    def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        path = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        losses = [e["loss"] for e in state.log_history if "loss" in e]
+        metrics = {"train_loss": losses[-1]} if losses else {}
+        self.store.add_checkpoint(self.job_id, state.global_step, str(path), metrics)
+        self.store.update(
+            self.job_id,
+            lambda r: r.update(last_checkpoint_step=state.global_step),
+            token=self.token,
+        )
+
+
+def _job_dataset(settings: Settings, record: dict[str, Any], workdir: Path) -> Path:
+    """The job's data as a dataset folder (uploaded files are copied in; nothing is mutated)."""
+    files = FileStore(settings.data_dir / "files")
+    dataset = workdir / "dataset"
+    dataset.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(files.path(record["training_file"]), dataset / "train.jsonl")
+    if record.get("validation_file"):
+        shutil.copyfile(files.path(record["validation_file"]), dataset / "validation.jsonl")
+    return dataset
+
+
+def job_config_overrides(record: dict[str, Any], dataset: Path, output_dir: Path) -> dict[str, Any]:
+    """The recipe overrides a job asks for: base model, data, name, hyperparameters, config."""
+    overrides: dict[str, Any] = dict(record.get("config") or {})
+    hyper = record.get("hyperparameters") or {}
+    if isinstance(hyper.get("n_epochs"), int | float):
+        overrides["num_epochs"] = hyper["n_epochs"]
+    if isinstance(hyper.get("batch_size"), int):
+        overrides["per_device_batch_size"] = hyper["batch_size"]
+    overrides.update(
+        base_model=record["model"],
+        dataset=str(dataset),
+        name=record["fine_tuned_model_name"],
+        output_dir=str(output_dir),
+    )
+    return overrides
+
+
+def run_job(job_id: str, settings: Settings, store: JobStore) -> str:
+    """Run (or resume, or skip) one job; returns what happened, for the task's result."""
+    with bind(job_id=job_id):
+        record = store.get(job_id)
+        if record["status"] in TERMINAL:
+            log.info("job already %s; nothing to do", record["status"])
+            return record["status"]
+        worker = worker_name()
+        token = store.acquire_lease(job_id, worker, settings.train_lease_ttl_s)
+        if token is None:
+            log.info("job is leased by another worker; skipping this delivery")
+            return "skipped"
+        try:
+            return _run_leased(job_id, settings, store, worker, token)
+        finally:
+            store.release_lease(job_id, worker, token)
+
+
+def _run_leased(job_id: str, settings: Settings, store: JobStore, worker: str, token: int) -> str:
+    record = store.update(
+        job_id, lambda r: r.update(attempts=r.get("attempts", 0) + 1), token=token
+    )
+    if record["attempts"] > MAX_ATTEMPTS:
+        last = (record.get("error") or {}).get("message", "unknown error")
+        message = f"gave up after {MAX_ATTEMPTS} attempts: {last}"
+        error = {"code": "max_attempts", "message": message, "param": None}
+        store.set_status(job_id, "failed", token=token, error=error)
+        return "failed"
+    if store.cancel_requested(job_id):
+        store.set_status(job_id, "cancelled", token=token)
+        return "cancelled"
+
+    workdir = settings.data_dir / "jobs" / job_id
+    output_dir = settings.data_dir / "runs" / job_id
+    resume = last_checkpoint(output_dir)
+    store.set_status(job_id, "running", token=token, worker=worker)
+    resumed_step = int(resume.name.split("-")[1]) if resume else None
+    store.add_event(
+        job_id,
+        "info",
+        f"Attempt {record['attempts']} started on {worker}"
+        + (f", resuming from step {resumed_step}" if resume else ""),
+        data={"attempt": record["attempts"], "resumed_from_step": resumed_step},
+    )
+    try:
+        dataset = _job_dataset(settings, record, workdir)
+        config = load_config(
+            Path(settings.train_config), job_config_overrides(record, dataset, output_dir)
+        )
+        base_lr = config.learning_rate
+        multiplier = (record.get("hyperparameters") or {}).get("learning_rate_multiplier")
+        if isinstance(multiplier, int | float):
+            config.learning_rate = base_lr * multiplier
+
+        def on_event(event: dict[str, Any]) -> None:
+            parts = [f"Step {event['step']}/{event['max_steps']}"]
+            for key, label in (("loss", "training loss"), ("eval_loss", "validation loss")):
+                if key in event:
+                    parts.append(f"{label}={event[key]:.4f}")
+            store.add_event(job_id, "info", ", ".join(parts), data=event)
+
+        with _Heartbeat(store, job_id, worker, token, settings.train_lease_ttl_s) as heartbeat:
+            callback = _JobCallback(store, job_id, token, heartbeat)
+            recipe = QLoRARecipe(
+                config, settings, on_event=on_event, callbacks=[callback], report=log.info
+            )
+            try:
+                recipe.setup()
+                metrics = recipe.train(str(resume) if resume else None)
+                if callback.stop_reason == "cancelled":
+                    store.set_status(job_id, "cancelled", token=token)
+                    return "cancelled"
+                if callback.stop_reason:
+                    raise JobStopped(callback.stop_reason)
+                store.update(job_id, lambda r: None, token=token)  # still ours before publishing
+                recipe.save(metrics, job_id=job_id)
+            finally:
+                recipe.cleanup()
+        store.set_status(
+            job_id,
+            "succeeded",
+            token=token,
+            fine_tuned_model=config.name,
+            trained_tokens=metrics.get("tokens_seen"),
+            metrics=metrics,
+        )
+        return "succeeded"
+    except (FencedOut, JobStopped) as exc:
+        log.warning("job stopped without finishing: %s", exc)
+        return "stopped"
+    except TrainingRefused as exc:  # configuration or memory: retrying cannot help
+        store.set_status(job_id, "failed", token=token, error=_error(exc))
+        return "failed"
+    except Exception as exc:
+        log.exception("attempt failed")
+        error = _error(exc)
+        if record["attempts"] >= MAX_ATTEMPTS:
+            store.set_status(job_id, "failed", token=token, error=error)
+            return "failed"
+        store.update(job_id, lambda r: r.update(status="queued", error=error), token=token)
+        store.add_event(job_id, "warn", f"Attempt {record['attempts']} failed: {error['message']}")
+        raise
+
+
+def _error(exc: BaseException) -> dict[str, Any]:
+    if isinstance(exc, FineRAGError):
+        return {"code": exc.code, "message": exc.message, "param": exc.param}
+    return {
+        "code": "training_error",
+        "message": f"{type(exc).__name__}: {exc}".strip()[:2000],
+        "param": None,
+        "trace": traceback.format_exception_only(exc)[-1].strip()[:500],
+    }

@@ -1,0 +1,82 @@
+"""Which tokens of a training example are trained: the answer and its end-of-turn, nothing else.
+
+Mirrors how TRL tokenizes a conversational prompt-completion row (prompt rendered with the
+generation prompt; the completion is what follows it), so a person can see the labels before a
+GPU hour is spent (`finerag dataset inspect`), and a test can hold TRL to the same result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from shared.chat_data import iter_chat_jsonl, to_prompt_completion
+from shared.prompts import CHAT_TEMPLATE_KWARGS
+
+
+@dataclass(frozen=True)
+class LabelledExample:
+    """Token ids and, for each, whether the loss is computed on it."""
+
+    input_ids: list[int]
+    trained: list[bool]
+
+    @property
+    def prompt_ids(self) -> list[int]:
+        """The masked prefix: what the model is given."""
+        return self.input_ids[: self.trained.index(True)] if any(self.trained) else self.input_ids
+
+
+def _ids(encoded: Any) -> list[int]:
+    if hasattr(encoded, "keys"):
+        encoded = encoded["input_ids"]
+    return [int(i) for i in encoded]
+
+
+def label_example(tokenizer: Any, messages: Sequence[Mapping[str, str]]) -> LabelledExample:
+    """Tokenize a conversation as the recipe trains it: loss on the last assistant turn only."""
+    row = to_prompt_completion(messages)
+    prompt = _ids(
+        tokenizer.apply_chat_template(
+            row["prompt"], tokenize=True, add_generation_prompt=True, **CHAT_TEMPLATE_KWARGS
+        )
+    )
+    full = _ids(
+        tokenizer.apply_chat_template(
+            row["prompt"] + row["completion"], tokenize=True, **CHAT_TEMPLATE_KWARGS
+        )
+    )
+    shared = 0
+    while shared < min(len(prompt), len(full)) and prompt[shared] == full[shared]:
+        shared += 1
+    return LabelledExample(full, [False] * shared + [True] * (len(full) - shared))
+
+
+def render_labelled_examples(path: Path, tokenizer_name: str, n: int) -> str:
+    """A token-by-token view of the first `n` examples: masked tokens dim, trained ones marked."""
+    from shared.modeling import load_tokenizer
+
+    tokenizer = load_tokenizer(tokenizer_name)
+    lines: list[str] = []
+    for index, messages in enumerate(iter_chat_jsonl(path)):
+        if index >= n:
+            break
+        example = label_example(tokenizer, messages)
+        trained = sum(example.trained)
+        lines.append(
+            f"── example {index + 1}: {len(example.input_ids)} tokens, {trained} trained "
+            f"({len(example.input_ids) - trained} masked)"
+        )
+        prompt_tail = example.input_ids[
+            max(0, len(example.prompt_ids) - 12) : len(example.prompt_ids)
+        ]
+        lines.append(
+            "   …prompt ends: " + " ".join(repr(tokenizer.decode([t])) for t in prompt_tail)
+        )
+        lines.append("   TRAINED:")
+        for token_id, is_trained in zip(example.input_ids, example.trained, strict=True):
+            if is_trained:
+                lines.append(f"     {token_id:>7}  {tokenizer.decode([token_id])!r}")
+    return "\n".join(lines)

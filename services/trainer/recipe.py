@@ -1,0 +1,376 @@
+"""The QLoRA fine-tuning recipe: one readable class, `setup → train → save → cleanup`.
+
+It wraps TRL's `SFTTrainer` and adds only what a company's run needs around it: the whole
+config validated and a memory estimate printed before anything loads, precision and gradient
+checkpointing chosen by the device, prompt-completion data so only answers are trained, and a
+registry entry (adapter, tokenizer, card) written atomically at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback
+
+from services.trainer.config import RecipeConfig
+from services.trainer.memory import GiB, device_memory_bytes, estimate_memory
+from shared.chat_data import iter_chat_jsonl, to_prompt_completion
+from shared.errors import InvalidRequestError
+from shared.modeling import (
+    DeviceProfile,
+    device_profile,
+    load_base_model,
+    load_tokenizer,
+    lora_config,
+)
+from shared.prompts import count_chat_tokens
+from shared.registry import ModelCard, publish, write_card
+from shared.settings import Settings
+
+log = logging.getLogger("finerag.trainer.recipe")
+
+Event = dict[str, Any]
+EventSink = Callable[[Event], None]
+
+
+class TrainingRefused(InvalidRequestError):
+    """The run cannot work as configured (device, memory, data); the message says what to change."""
+
+    default_code = "training_refused"
+
+
+@dataclass
+class PreparedData:
+    """The splits in TRL's prompt-completion format, and what was dropped on the way."""
+
+    train: list[dict[str, Any]]
+    validation: list[dict[str, Any]]
+    dropped_too_long: int = 0
+    token_counts: list[int] = field(default_factory=list)
+
+
+def prepare_data(dataset_dir: Path, tokenizer: Any, max_seq_len: int) -> PreparedData:
+    """Read train/validation chat JSONL; drop (never truncate) examples over `max_seq_len`."""
+    data = PreparedData([], [])
+    for split in ("train", "validation"):
+        path = dataset_dir / f"{split}.jsonl"
+        if not path.is_file():
+            continue
+        rows = getattr(data, split)
+        for messages in iter_chat_jsonl(path):
+            row = to_prompt_completion(messages)
+            length = count_chat_tokens(tokenizer, messages)
+            if length > max_seq_len:
+                data.dropped_too_long += 1
+                continue
+            rows.append(row)
+            data.token_counts.append(length)
+    if not data.train:
+        raise TrainingRefused(
+            f"no training example fits max_seq_len={max_seq_len} in {dataset_dir}; "
+            "raise max_seq_len or use shorter contexts",
+            param="max_seq_len",
+        )
+    return data
+
+
+def _resolve_precision(config: RecipeConfig, profile: DeviceProfile) -> bool:
+    """Whether to train in bf16; refuses a bf16 request the device cannot honour."""
+    if config.precision == "bf16" and not profile.bf16:
+        raise TrainingRefused(
+            f"bf16 precision is not supported on this device ({profile.device}); "
+            "use precision=fp32 or precision=auto",
+            param="precision",
+        )
+    return profile.bf16 if config.precision == "auto" else config.precision == "bf16"
+
+
+class ProgressEvents:
+    """Turns the trainer's logs into job events: step, loss, eval loss, tokens/s, ETA."""
+
+    def __init__(self, sink: EventSink) -> None:
+        self.sink = sink
+        self.started = time.monotonic()
+        self.first_step: int | None = None
+        self.first_tokens = 0
+
+    def on_log(self, step: int, max_steps: int, tokens_seen: int, logs: dict[str, float]) -> None:
+        """Emit one event for a log line of the trainer."""
+        now = time.monotonic()
+        if self.first_step is None:  # measure from the first log (after a resume, too)
+            self.first_step, self.first_tokens, self.started = step, tokens_seen, now
+        elapsed = max(now - self.started, 1e-6)
+        steps_done = step - self.first_step
+        tokens_per_s = (tokens_seen - self.first_tokens) / elapsed if steps_done else None
+        eta = (max_steps - step) * elapsed / steps_done if steps_done else None
+        event: Event = {"step": step, "max_steps": max_steps}
+        for key in ("loss", "eval_loss", "learning_rate", "grad_norm", "epoch"):
+            if key in logs:
+                event[key] = round(float(logs[key]), 6)
+        if tokens_per_s is not None:
+            event["tokens_per_s"] = round(tokens_per_s, 1)
+        if eta is not None:
+            event["eta_s"] = round(eta, 1)
+        self.sink(event)
+
+
+class QLoRARecipe:
+    """Fine-tune `config.base_model` on `config.dataset` with LoRA (on a 4-bit base for QLoRA)."""
+
+    def __init__(
+        self,
+        config: RecipeConfig,
+        settings: Settings,
+        *,
+        on_event: EventSink | None = None,
+        callbacks: Sequence[Any] = (),
+        report: Callable[[str], None] = print,
+    ) -> None:
+        self.config = config
+        self.settings = settings
+        self.on_event = on_event or (lambda _event: None)
+        self.extra_callbacks = list(callbacks)
+        self.report = report
+        self.output_dir = config.output_dir or settings.data_dir / "runs" / config.name
+        self.trainer: Any = None
+        self.data: PreparedData | None = None
+        self.profile: DeviceProfile | None = None
+
+    # --- setup ------------------------------------------------------------------------------
+    def setup(self) -> None:
+        """Validate everything, estimate memory, then load data, model and trainer."""
+        from transformers import AutoConfig
+
+        config = self.config
+        config.check_files()
+        self.profile = profile = device_profile()
+        bf16 = _resolve_precision(config, profile)
+        checkpointing = (
+            profile.gradient_checkpointing
+            if config.gradient_checkpointing == "auto"
+            else config.gradient_checkpointing == "on"
+        )
+        model_config = AutoConfig.from_pretrained(config.base_model)
+        estimate = estimate_memory(
+            model_config,
+            quantization=config.quantization,
+            lora_r=config.lora_r,
+            batch_size=config.per_device_batch_size,
+            seq_len=config.max_seq_len,
+            compute_bytes=2 if bf16 else 4,
+            gradient_checkpointing=checkpointing,
+            device=profile.device,
+        )
+        capacity = device_memory_bytes(profile.device)
+        self.report(
+            f"pre-flight memory estimate on {profile.device} "
+            f"({capacity / GiB:.1f} GiB available):\n{estimate.table()}"
+        )
+        if estimate.total > 0.9 * capacity:
+            raise TrainingRefused(
+                f"this run needs about {estimate.total / GiB:.1f} GiB but the {profile.device} "
+                f"has {capacity / GiB:.1f} GiB: lower per_device_batch_size "
+                f"({config.per_device_batch_size}) or max_seq_len ({config.max_seq_len}), "
+                "use quantization=4bit, or gradient_checkpointing=on",
+                param="per_device_batch_size",
+            )
+
+        tokenizer = load_tokenizer(config.base_model)
+        self.data = data = prepare_data(config.dataset, tokenizer, config.max_seq_len)
+        self.report(
+            f"data: {len(data.train)} train / {len(data.validation)} validation examples, "
+            f"{data.dropped_too_long} dropped as longer than {config.max_seq_len} tokens"
+        )
+        model = load_base_model(
+            config.base_model, quantization=config.quantization, profile=profile
+        )
+        if config.quantization == "4bit":
+            from peft import prepare_model_for_kbit_training
+
+            model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=checkpointing)
+        self.trainer = self._build_trainer(model, tokenizer, bf16=bf16, checkpointing=checkpointing)
+
+    def _build_trainer(self, model: Any, tokenizer: Any, *, bf16: bool, checkpointing: bool) -> Any:
+        import torch
+        from datasets import Dataset
+        from transformers import EarlyStoppingCallback
+        from trl import SFTConfig, SFTTrainer
+
+        config, data = self.config, self.data
+        assert data is not None
+        assert self.profile is not None
+        has_eval = bool(data.validation)
+        report_to = ["tensorboard"]
+        if _wandb_configured():
+            report_to.append("wandb")
+        optimizer = config.optimizer
+        if optimizer == "auto":
+            optimizer = "paged_adamw_8bit" if self.profile.device == "cuda" else "adamw_torch"
+        args = SFTConfig(
+            output_dir=str(self.output_dir),
+            per_device_train_batch_size=config.per_device_batch_size,
+            per_device_eval_batch_size=config.per_device_batch_size,
+            gradient_accumulation_steps=config.gradient_accumulation_steps,
+            learning_rate=config.learning_rate,
+            lr_scheduler_type=config.lr_scheduler,
+            warmup_steps=config.warmup_ratio,
+            weight_decay=config.weight_decay,
+            max_grad_norm=config.max_grad_norm,
+            num_train_epochs=config.num_epochs,
+            max_steps=config.max_steps,
+            optim=optimizer,
+            bf16=bf16,
+            fp16=False,
+            use_cpu=self.profile.device == "cpu",
+            gradient_checkpointing=checkpointing,
+            gradient_checkpointing_kwargs={"use_reentrant": False} if checkpointing else None,
+            seed=config.seed,
+            data_seed=config.seed,
+            max_length=config.max_seq_len,
+            packing=config.packing,
+            packing_strategy="bfd",  # padding-free: packed rows attend only within themselves
+            completion_only_loss=True,
+            eval_strategy="steps" if has_eval else "no",
+            eval_steps=config.eval_steps,
+            save_strategy="steps",
+            save_steps=config.save_steps,
+            save_total_limit=config.save_total_limit,
+            logging_steps=config.logging_steps,
+            load_best_model_at_end=has_eval and config.early_stopping_patience > 0,
+            metric_for_best_model="eval_loss",
+            greater_is_better=False,
+            report_to=report_to,
+            include_num_input_tokens_seen="non_padding",
+            dataloader_num_workers=0,
+            disable_tqdm=False,
+        )
+        callbacks = [_EventCallback(ProgressEvents(self.on_event)), *self.extra_callbacks]
+        if has_eval and config.early_stopping_patience > 0:
+            callbacks.append(EarlyStoppingCallback(config.early_stopping_patience))
+        trainer = SFTTrainer(
+            model=model,
+            args=args,
+            train_dataset=Dataset.from_list(data.train),
+            eval_dataset=Dataset.from_list(data.validation) if has_eval else None,
+            processing_class=tokenizer,
+            peft_config=lora_config(
+                config.lora_r, config.lora_alpha, config.lora_dropout, config.target_modules
+            ),
+            callbacks=callbacks,
+        )
+        if not bf16 and trainer.model is not None:
+            # TRL casts QLoRA adapters to bf16 (the paper's setting); on a device without fast
+            # bf16 that is slower and less precise, so the adapters train in fp32 there.
+            for parameter in trainer.model.parameters():
+                if parameter.requires_grad:
+                    parameter.data = parameter.data.to(torch.float32)
+        return trainer
+
+    # --- train ------------------------------------------------------------------------------
+    def train(self, resume_from_checkpoint: str | None = None) -> dict[str, Any]:
+        """Run training (resuming optimizer, scheduler and RNG state from a checkpoint)."""
+        if self.trainer is None:
+            raise RuntimeError("call setup() before train()")
+        try:
+            result = self.trainer.train(resume_from_checkpoint=resume_from_checkpoint)
+        except Exception as exc:
+            if _is_out_of_memory(exc):
+                raise TrainingRefused(
+                    "out of memory: lower per_device_batch_size "
+                    f"({self.config.per_device_batch_size}) or max_seq_len "
+                    f"({self.config.max_seq_len}), or set gradient_checkpointing=on",
+                    code="out_of_memory",
+                    param="per_device_batch_size",
+                ) from exc
+            raise
+        metrics = dict(result.metrics)
+        metrics["global_step"] = int(self.trainer.state.global_step)
+        metrics["tokens_seen"] = int(self.trainer.state.num_input_tokens_seen)
+        evals = [e["eval_loss"] for e in self.trainer.state.log_history if "eval_loss" in e]
+        if evals:
+            metrics["best_eval_loss"] = min(evals)
+            metrics["last_eval_loss"] = evals[-1]
+        return metrics
+
+    # --- save -------------------------------------------------------------------------------
+    def save(
+        self,
+        metrics: dict[str, Any],
+        *,
+        job_id: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> Path:
+        """Write adapter, tokenizer and card into the registry (atomically)."""
+        staging = self.settings.models_dir / f".staging-{self.config.name}"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        self.trainer.model.save_pretrained(staging, safe_serialization=True)
+        self.trainer.processing_class.save_pretrained(staging)
+        card = ModelCard(
+            name=self.config.name,
+            base_model=self.config.base_model,
+            dataset_version=_dataset_version(self.config.dataset),
+            job_id=job_id,
+            method="qlora" if self.config.quantization == "4bit" else "lora",
+            config=json.loads(self.config.model_dump_json()),
+            metrics={k: v for k, v in metrics.items() if _is_number(v)},
+            **(extra or {}),
+        )
+        write_card(staging, card)
+        return publish(staging, self.settings.models_dir, self.config.name)
+
+    def cleanup(self) -> None:
+        """Release the model (and GPU memory)."""
+        self.trainer = None
+        try:
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        except ImportError:  # pragma: no cover - torch is a trainer dependency
+            pass
+
+
+def _dataset_version(dataset_dir: Path) -> str | None:
+    card = dataset_dir / "card.json"
+    if card.is_file():
+        version = json.loads(card.read_text(encoding="utf-8")).get("version")
+        return str(version) if version else None
+    return None
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not (isinstance(value, float) and math.isnan(value))
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    import torch
+
+    return isinstance(exc, torch.cuda.OutOfMemoryError | MemoryError) or "out of memory" in str(exc)
+
+
+def _wandb_configured() -> bool:
+    import importlib.util
+    import os
+
+    return bool(os.environ.get("WANDB_API_KEY")) and importlib.util.find_spec("wandb") is not None
+
+
+class _EventCallback(TrainerCallback):
+    """Forward the trainer's log lines to `ProgressEvents`."""
+
+    def __init__(self, events: ProgressEvents) -> None:
+        self.events = events
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> None:
+        self.events.on_log(
+            state.global_step, state.max_steps, state.num_input_tokens_seen, logs or {}
+        )

@@ -1,0 +1,80 @@
+"""Uploaded training files (`POST /v1/files`, purpose `fine-tune`) under FINERAG_DATA_DIR/files.
+
+The gateway validates and stores them; the trainer reads them by id. Both see the same data
+volume (one machine, or a shared volume in the compose stack).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+from shared.chat_data import validate_chat_bytes
+from shared.errors import InvalidRequestError, NotFoundError
+
+PURPOSES = ("fine-tune",)
+
+
+class FileStore:
+    """`file-…` ids mapped to a JSONL file and its metadata (OpenAI's file object)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _paths(self, file_id: str) -> tuple[Path, Path]:
+        if not file_id.startswith("file-") or not file_id[5:].isalnum():
+            raise NotFoundError(f"No file {file_id!r}.", param="file_id")
+        return self.root / f"{file_id}.jsonl", self.root / f"{file_id}.json"
+
+    def save(self, data: bytes, filename: str, purpose: str) -> dict[str, Any]:
+        """Validate a training file and store it; a bad line is a 400 naming the line."""
+        if purpose not in PURPOSES:
+            raise InvalidRequestError(
+                f"purpose {purpose!r} is not supported; use one of {', '.join(PURPOSES)}",
+                param="purpose",
+            )
+        conversations = validate_chat_bytes(data)
+        self.root.mkdir(parents=True, exist_ok=True)
+        file_id = "file-" + secrets.token_hex(12)
+        content, meta = self._paths(file_id)
+        record = {
+            "id": file_id,
+            "object": "file",
+            "bytes": len(data),
+            "created_at": int(time.time()),
+            "filename": filename,
+            "purpose": purpose,
+            "status": "processed",
+            "conversations": conversations,
+        }
+        for path, payload in ((content, data), (meta, json.dumps(record).encode())):
+            tmp = path.with_suffix(path.suffix + ".tmp")
+            with tmp.open("wb") as out:
+                out.write(payload)
+                out.flush()
+                os.fsync(out.fileno())
+            tmp.replace(path)
+        return record
+
+    def get(self, file_id: str) -> dict[str, Any]:
+        """A file's metadata; NotFoundError when there is none."""
+        _, meta = self._paths(file_id)
+        if not meta.is_file():
+            raise NotFoundError(f"No file {file_id!r}.", param="file_id")
+        return dict(json.loads(meta.read_text(encoding="utf-8")))
+
+    def path(self, file_id: str) -> Path:
+        """Where a file's content is (after checking it exists)."""
+        self.get(file_id)
+        return self._paths(file_id)[0]
+
+    def list_files(self) -> list[dict[str, Any]]:
+        """Every file, newest first."""
+        if not self.root.is_dir():
+            return []
+        records = [json.loads(p.read_text(encoding="utf-8")) for p in self.root.glob("file-*.json")]
+        return sorted(records, key=lambda r: r["created_at"], reverse=True)

@@ -1,0 +1,213 @@
+"""The dataset builder: grounded targets cite their sources, abstentions, splits, drops, card."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from services.ingestion.core.datasets import DatasetOptions, build_dataset
+from shared.errors import InvalidRequestError
+from shared.prompts import ABSTENTION, parse_citations
+from shared.schemas import Chunk, SearchHit, SearchRequest, SearchResponse
+
+DOCS = {
+    f"products/p{i}.md": f"The Model P{i} costs ${100 + i}.00 and weighs {i + 2} kg."
+    for i in range(30)
+}
+
+
+class KeywordRetrieval:
+    """A stand-in for retrieval in unit tests: ranks documents by shared words."""
+
+    def search(self, kb: str, request: SearchRequest) -> SearchResponse:
+        words = set(request.query.lower().replace("?", "").split())
+        docs = [
+            (doc_id, text)
+            for doc_id, text in DOCS.items()
+            if not request.filter or request.filter.get("doc_id") == doc_id
+        ]
+        ranked = sorted(docs, key=lambda d: (-len(words & set(d[1].lower().split())), d[0]))
+        hits = [
+            SearchHit(chunk_id=f"c-{doc_id}", doc_id=doc_id, source=doc_id, text=text, score=1.0)
+            for doc_id, text in ranked[: request.top_k]
+        ]
+        return SearchResponse(hits=hits)
+
+    def upsert_chunks(self, kb: str, chunks: Sequence[Chunk]) -> int:
+        raise NotImplementedError
+
+    def delete_document(self, kb: str, doc_id: str, *, keep_version: str | None = None) -> int:
+        raise NotImplementedError
+
+    def list_collections(self) -> list[dict[str, Any]]:
+        return []
+
+
+def _qa(tmp_path: Path) -> Path:
+    lines = []
+    for i in range(30):
+        lines.append(
+            {
+                "id": f"fact-{i}",
+                "question": f"What does the Model P{i} cost?",
+                "answer": f"${100 + i}.00",
+                "source_ids": [f"products/p{i}.md"],
+                "type": "factual",
+                "variants": [
+                    {"kind": "paraphrase", "question": f"Price of Model P{i}?"},
+                    {"kind": "follow_up", "turns": [], "question": "How much is it?"},
+                ],
+            }
+        )
+    lines.append(
+        {
+            "id": "unans-1",
+            "question": "What is the battery life of the Model P3?",
+            "answer": None,
+            "source_ids": [],
+            "type": "unanswerable",
+            "variants": [],
+        }
+    )
+    path = tmp_path / "qa.jsonl"
+    path.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    return path
+
+
+def _read(path: Path) -> list[list[dict[str, str]]]:
+    return [json.loads(line)["messages"] for line in path.read_text().splitlines()]
+
+
+def test_grounded_examples_cite_the_source_holding_the_answer(tmp_path: Path):
+    out = tmp_path / "ds"
+    build_dataset(
+        out,
+        qa_files=[_qa(tmp_path)],
+        retrieval=KeywordRetrieval(),
+        options=DatasetOptions(kb="acme", top_k=3, unanswerable_ratio=0.0, val_ratio=0.0),
+    )
+    examples = _read(out / "train.jsonl")
+    grounded = [m for m in examples if m[-1]["content"] != ABSTENTION]
+    assert len(grounded) == 30
+    for messages in grounded:
+        answer = messages[-1]["content"]
+        cited = parse_citations(answer)
+        assert cited
+        user = messages[-2]["content"]
+        value = answer.split(" [")[0]
+        for index in cited:  # every cited source contains the answer
+            block = user.split(f'<source id="{index}"')[1].split("</source>")[0]
+            assert value in block
+
+
+def test_unanswerable_and_gold_removed_examples_target_the_abstention(tmp_path: Path):
+    out = tmp_path / "ds"
+    card = build_dataset(
+        out,
+        qa_files=[_qa(tmp_path)],
+        retrieval=KeywordRetrieval(),
+        options=DatasetOptions(kb="acme", top_k=3, unanswerable_ratio=0.5, val_ratio=0.0),
+    ).card
+    assert card["counts"]["by_kind"]["train"]["abstain_removed"] == 15
+    assert card["counts"]["by_kind"]["train"]["unanswerable"] == 1
+    for messages in _read(out / "train.jsonl"):
+        if messages[-1]["content"] == ABSTENTION and "battery" not in messages[-2]["content"]:
+            question = messages[-2]["content"].rsplit("Question: ", 1)[1]
+            model = question.split("Model ")[1].rstrip("?")
+            assert f"Model {model} costs" not in messages[-2]["content"].split("Question:")[0]
+
+
+def test_split_is_by_question_and_no_validation_form_is_trained(tmp_path: Path):
+    out = tmp_path / "ds"
+    card = build_dataset(
+        out,
+        qa_files=[_qa(tmp_path)],
+        retrieval=KeywordRetrieval(),
+        options=DatasetOptions(kb="acme", val_ratio=0.2, unanswerable_ratio=0.3),
+    ).card
+    train_questions = {
+        m[-2]["content"].rsplit("Question: ", 1)[1] for m in _read(out / "train.jsonl")
+    }
+    val_questions = {
+        m[-2]["content"].rsplit("Question: ", 1)[1] for m in _read(out / "validation.jsonl")
+    }
+    assert val_questions
+    assert not train_questions & val_questions
+    # The generic follow-up question is shared by all cases but is not a leak.
+    assert card["dropped"]["validation_leak"] == 0
+    assert card["counts"]["train"] + card["counts"]["validation"] == len(
+        _read(out / "train.jsonl")
+    ) + len(_read(out / "validation.jsonl"))
+
+
+def test_too_long_examples_are_dropped_never_truncated_and_duplicates_counted(tmp_path: Path):
+    chat = tmp_path / "chat.jsonl"
+    short = {
+        "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
+    }
+    long = {
+        "messages": [
+            {"role": "user", "content": "x " * 500},
+            {"role": "assistant", "content": "ok"},
+        ]
+    }
+    near = {
+        "messages": [{"role": "user", "content": "hi!"}, {"role": "assistant", "content": "hello"}]
+    }
+    chat.write_text("\n".join(json.dumps(r) for r in (short, short, long, near)) + "\n")
+    out = tmp_path / "ds"
+    card = build_dataset(
+        out,
+        chat_files=[chat],
+        count_tokens=lambda messages: sum(len(m["content"].split()) for m in messages),
+        options=DatasetOptions(max_seq_len=100, val_ratio=0.0),
+    ).card
+    assert card["dropped"] == {
+        "too_long": 1,
+        "exact_duplicate": 1,
+        "near_duplicate": 1,
+        "validation_leak": 0,
+    }
+    assert _read(out / "train.jsonl") == [short["messages"]]
+    assert card["token_lengths"]["max"] <= 100
+
+
+def test_version_is_the_content_hash(tmp_path: Path):
+    qa = _qa(tmp_path)
+    options = DatasetOptions(kb="acme")
+    first = build_dataset(
+        tmp_path / "a", qa_files=[qa], retrieval=KeywordRetrieval(), options=options
+    )
+    second = build_dataset(
+        tmp_path / "b", qa_files=[qa], retrieval=KeywordRetrieval(), options=options
+    )
+    assert first.card["version"] == second.card["version"]
+    other = build_dataset(
+        tmp_path / "c",
+        qa_files=[qa],
+        retrieval=KeywordRetrieval(),
+        options=DatasetOptions(kb="acme", seed=1),
+    )
+    assert other.card["version"] != first.card["version"]
+
+
+def test_alpaca_input_and_bad_lines(tmp_path: Path):
+    alpaca = tmp_path / "a.json"
+    alpaca.write_text(
+        json.dumps([{"instruction": "Say hi", "input": "to Bob", "output": "Hi Bob"}])
+    )
+    card = build_dataset(
+        tmp_path / "ds", alpaca_files=[alpaca], options=DatasetOptions(val_ratio=0.0)
+    ).card
+    assert card["counts"]["train"] == 1
+    assert _read(tmp_path / "ds" / "train.jsonl")[0][0]["content"] == "Say hi\n\nto Bob"
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"messages": [{"role": "user", "content": "q"}]}\n')
+    with pytest.raises(InvalidRequestError, match="line 1"):
+        build_dataset(tmp_path / "ds2", chat_files=[bad])
+    with pytest.raises(InvalidRequestError, match="retrieval"):
+        build_dataset(tmp_path / "ds3", qa_files=[_qa(tmp_path)], options=DatasetOptions(kb="acme"))
