@@ -15,6 +15,7 @@ _COMMAND_MODULES = (
     "finerag.cli.sample",
     "finerag.cli.demo",
     "finerag.cli.config",
+    "finerag.cli.gateway",
     "finerag.cli.knowledge",
     "finerag.cli.training",
 )

@@ -24,6 +24,9 @@ def register(subparsers: Any) -> None:
         default=None,
         help="where the demo writes its files (default: FINERAG_DATA_DIR/demo)",
     )
+    demo.add_argument(
+        "--train-steps", type=int, default=120, help="QLoRA steps on the tiny model (default 120)"
+    )
     demo.set_defaults(func=_demo)
 
 
@@ -32,6 +35,6 @@ def _demo(args: argparse.Namespace) -> int:
 
     out: Path = args.out or get_settings().data_dir / "demo"
     started = time.monotonic()
-    run_demo(out, report=print)
+    run_demo(out, report=print, train_steps=args.train_steps)
     print(f"\ndemo finished in {time.monotonic() - started:.0f} s; files under {out}")
     return 0

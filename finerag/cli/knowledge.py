@@ -197,6 +197,19 @@ def _serve_ingestion_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve_gateway(args: argparse.Namespace) -> int:
+    from services.gateway.server import run_gateway
+
+    return run_gateway(args.host, args.port or 8000, get_settings())
+
+
+def _serve_trainer(_args: argparse.Namespace) -> int:
+    _quiet_model_loading()
+    from services.trainer.worker import run_worker
+
+    return run_worker(get_settings().log_level)
+
+
 # What `finerag serve TARGET` can start. Each starter takes the parsed arguments (`host`, and
 # `port`, None for the target's default) and blocks until the part stops. Another part of
 # FineRAG adds its own target with one entry here (e.g. "gateway": a gunicorn starter).
@@ -204,6 +217,8 @@ SERVE_TARGETS: dict[str, Callable[[argparse.Namespace], int]] = {
     "retrieval": _serve_uvicorn("services.retrieval.app:create_app", 8001),
     "ingestion": _serve_uvicorn("services.ingestion.app:create_app", 8002),
     "ingestion-worker": _serve_ingestion_worker,
+    "gateway": _serve_gateway,
+    "trainer": _serve_trainer,
 }
 
 

@@ -149,13 +149,7 @@ def _train(args: argparse.Namespace) -> int:
         if "eval_loss" in event:
             print(f"  step {event['step']}: eval loss {event['eval_loss']:.4f}")
 
-    recipe = QLoRARecipe(config, settings, on_event=show)
-    recipe.setup()
-    try:
-        metrics = recipe.train()
-        path = recipe.save(metrics)
-    finally:
-        recipe.cleanup()
+    metrics, path = QLoRARecipe(config, settings, on_event=show).run()
     print(f"fine-tuned model {config.name!r} written to {path}")
     print(json.dumps({k: metrics[k] for k in sorted(metrics)}, indent=2))
     return 0

@@ -1,4 +1,8 @@
-"""The gateway's Flask app factory: blueprints, request ids, and the one error handler."""
+"""The gateway's Flask app factory: blueprints, request ids, guards, and the one error handler.
+
+Run it with `finerag serve gateway` (gunicorn, one worker process with threads: the model lives
+in that process, and concurrent requests meet in its batch scheduler).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,15 @@ import uuid
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from services.gateway.api.completions import completions_bp
+from services.gateway.api.deps import attach_runtime, defer_runtime, ensure_runtime
+from services.gateway.api.feedback import feedback_bp
+from services.gateway.api.fine_tuning import fine_tuning_bp
+from services.gateway.api.guards import install_guards
 from services.gateway.api.health import health_bp
+from services.gateway.api.models import models_bp
+from services.gateway.api.prometheus import metrics_bp
+from services.gateway.core.runtime import GatewayRuntime, build_runtime
 from shared.errors import (
     FineRAGError,
     PayloadTooLargeError,
@@ -24,10 +36,20 @@ log = logging.getLogger("finerag.gateway")
 REQUEST_ID_HEADER = "X-Request-ID"
 
 
-def create_app(settings: Settings | None = None) -> Flask:
-    """Build a gateway app; `settings` defaults to the process settings from the environment."""
+def create_app(
+    settings: Settings | None = None,
+    *,
+    runtime: GatewayRuntime | None = None,
+    warm: bool = False,
+) -> Flask:
+    """Build a gateway app; `settings` defaults to the process settings from the environment.
+
+    The runtime (model, stores, clients) is built from the settings on first use unless one is
+    handed in; `warm=True` builds it now, so the model starts loading at startup.
+    """
     app = Flask("finerag.gateway")
-    app.config["FINERAG_SETTINGS"] = settings or get_settings()
+    settings = settings or get_settings()
+    app.config["FINERAG_SETTINGS"] = settings
     # Werkzeug refuses bodies over this with a 413 before any route reads them (chunked too).
     app.config["MAX_CONTENT_LENGTH"] = app.config["FINERAG_SETTINGS"].max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
@@ -35,7 +57,16 @@ def create_app(settings: Settings | None = None) -> Flask:
     _install_request_ids(app)
     _install_body_limit(app)
     _install_error_handlers(app)
-    app.register_blueprint(health_bp)
+    install_guards(app)
+    blueprints = (health_bp, models_bp, completions_bp, feedback_bp, fine_tuning_bp, metrics_bp)
+    for blueprint in blueprints:
+        app.register_blueprint(blueprint)
+    if runtime is not None:
+        attach_runtime(app, runtime)
+    else:
+        defer_runtime(app, lambda: build_runtime(settings))
+        if warm:
+            ensure_runtime(app)
     return app
 
 

@@ -327,6 +327,15 @@ class QLoRARecipe:
         write_card(staging, card)
         return publish(staging, self.settings.models_dir, self.config.name)
 
+    def run(self) -> tuple[dict[str, Any], Path]:
+        """setup → train → save → cleanup, for a run with nobody to interrupt it."""
+        self.setup()
+        try:
+            metrics = self.train()
+            return metrics, self.save(metrics)
+        finally:
+            self.cleanup()
+
     def cleanup(self) -> None:
         """Release the model (and GPU memory)."""
         self.trainer = None

@@ -1,9 +1,12 @@
-"""`/health`: the process is up (no dependencies are checked; `/ready` does that)."""
+"""`/health` (the process is up) and `/ready` (it can answer: model and retrieval work)."""
 
 from __future__ import annotations
 
 from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
+
+from services.gateway.api.deps import get_runtime
+from shared.errors import FineRAGError, ServiceUnavailableError
 
 health_bp = Blueprint("health", __name__)
 
@@ -12,3 +15,19 @@ health_bp = Blueprint("health", __name__)
 def health() -> ResponseReturnValue:
     """Liveness: always 200 while the process answers."""
     return jsonify({"status": "ok"})
+
+
+@health_bp.get("/ready")
+def ready() -> ResponseReturnValue:
+    """Readiness: a one-token generation works, and retrieval answers when RAG is configured."""
+    runtime = get_runtime()
+    checks: dict[str, str] = {}
+    try:
+        runtime.backend.check_ready()
+        checks["model"] = "ok"
+        if runtime.retrieval is not None:
+            runtime.retrieval.list_collections()
+            checks["retrieval"] = "ok"
+    except FineRAGError as exc:
+        raise ServiceUnavailableError(f"Not ready: {exc.message}", code="not_ready") from exc
+    return jsonify({"status": "ready", "checks": checks})

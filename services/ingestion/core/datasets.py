@@ -374,6 +374,7 @@ def build_dataset(
         "dropped": dropped,
         "token_lengths": _length_stats(lengths),
         "split": {"by": "question", "val_ratio": options.val_ratio, "seed": options.seed},
+        "validation_groups": sorted({e.group for e in validation}),
         "inputs": {
             "qa": [str(p) for p in qa_files],
             "chat": [str(p) for p in chat_files],

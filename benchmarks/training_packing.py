@@ -1,0 +1,174 @@
+"""Recipe (padding-free packing) vs a plain TRL SFTTrainer (padding to the longest), one run.
+
+Same tiny model, same 4-bit base, same LoRA, same precision, batch size and steps, on the same
+length-skewed dataset (most examples short, a few long: the shape of real grounded data). Prints
+tokens/s and peak memory of each and their ratio.
+
+    python benchmarks/training_packing.py [--steps 20] [--batch 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def _skewed_dataset(out: Path, n: int, seed: int) -> None:
+    """Chat JSONL where 80% of answers are short and 20% carry long contexts."""
+    rng = random.Random(seed)
+    words = ["price", "warranty", "model", "code", "returns", "filter", "valve", "panel", "plan"]
+    lines = []
+    for i in range(n):
+        long = rng.random() < 0.2
+        context = " ".join(
+            rng.choice(words) for _ in range(rng.randint(300, 600) if long else rng.randint(20, 60))
+        )
+        lines.append(
+            json.dumps(
+                {
+                    "messages": [
+                        {
+                            "role": "user",
+                            "content": f"{context}\n\nQuestion {i}: what is the price?",
+                        },
+                        {"role": "assistant", "content": f"${rng.randint(10, 999)}.00 [1]"},
+                    ]
+                }
+            )
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "train.jsonl").write_text("\n".join(lines) + "\n")
+
+
+def _run_one(model_dir: str, dataset: str, packing: bool, steps: int, batch: int) -> dict:
+    """Train in this process; report tokens/s (real tokens, padding excluded) and peak RSS."""
+    import torch
+    from datasets import Dataset
+    from peft import prepare_model_for_kbit_training
+    from trl import SFTConfig, SFTTrainer
+
+    from shared.chat_data import iter_chat_jsonl, to_prompt_completion
+    from shared.modeling import DeviceProfile, load_base_model, load_tokenizer, lora_config
+
+    torch.manual_seed(0)
+    profile = DeviceProfile("cpu", bf16=False)
+    tokenizer = load_tokenizer(model_dir)
+    rows = [to_prompt_completion(m) for m in iter_chat_jsonl(Path(dataset) / "train.jsonl")]
+    model = prepare_model_for_kbit_training(
+        load_base_model(model_dir, quantization="4bit", profile=profile),
+        use_gradient_checkpointing=False,
+    )
+    with tempfile.TemporaryDirectory() as out:
+        args = SFTConfig(
+            output_dir=out,
+            per_device_train_batch_size=batch,
+            max_steps=steps,
+            learning_rate=1e-3,
+            use_cpu=True,
+            bf16=False,
+            report_to=[],
+            save_strategy="no",
+            logging_steps=steps,
+            max_length=1024,
+            packing=packing,
+            packing_strategy="bfd",
+            completion_only_loss=True,
+            include_num_input_tokens_seen="non_padding",
+            disable_tqdm=True,
+            seed=0,
+        )
+        trainer = SFTTrainer(
+            model=model,
+            args=args,
+            train_dataset=Dataset.from_list(rows),
+            processing_class=tokenizer,
+            peft_config=lora_config(16, 32, 0.0),
+        )
+        for parameter in trainer.model.parameters():
+            if parameter.requires_grad:
+                parameter.data = parameter.data.float()
+        started = time.perf_counter()
+        trainer.train()
+        elapsed = time.perf_counter() - started
+    tokens = trainer.state.num_input_tokens_seen
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {
+        "packing": packing,
+        "tokens": tokens,
+        "seconds": elapsed,
+        "tokens_per_s": tokens / elapsed,
+        "peak_rss_mib": peak_kib / 1024,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", help="a tiny model folder (built when absent)")
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--examples", type=int, default=400)
+    parser.add_argument("--_child", nargs=4, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args._child:  # one configuration per process, so peak memory is its own
+        model, dataset, packing, steps = args._child
+        print(json.dumps(_run_one(model, dataset, packing == "1", int(steps), args.batch)))
+        return
+
+    with tempfile.TemporaryDirectory() as tmp:
+        model_dir = args.model
+        if model_dir is None:
+            from finerag.cli.model import build_from_sample
+            from finerag.tiny_model import TinyModelSpec
+
+            model_dir = str(build_from_sample(Path(tmp) / "tiny", TinyModelSpec()))
+        dataset = Path(tmp) / "data"
+        _skewed_dataset(dataset, args.examples, seed=0)
+        results = {}
+        for packing in (False, True):
+            output = (
+                subprocess.run(
+                    [
+                        sys.executable,
+                        __file__,
+                        "--batch",
+                        str(args.batch),
+                        "--_child",
+                        model_dir,
+                        str(dataset),
+                        "1" if packing else "0",
+                        str(args.steps),
+                    ],
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                )
+                .stdout.strip()
+                .splitlines()[-1]
+            )
+            results[packing] = json.loads(output)
+    print(f"{'configuration':<32}{'tokens':>10}{'seconds':>10}{'tokens/s':>12}{'peak MiB':>11}")
+    for packing, name in (
+        (False, "TRL SFTTrainer, pad to longest"),
+        (True, "recipe, padding-free packing"),
+    ):
+        r = results[packing]
+        print(
+            f"{name:<32}{r['tokens']:>10}{r['seconds']:>10.1f}{r['tokens_per_s']:>12.1f}{r['peak_rss_mib']:>11.0f}"
+        )
+    speed = results[True]["tokens_per_s"] / results[False]["tokens_per_s"]
+    memory = results[True]["peak_rss_mib"] / results[False]["peak_rss_mib"]
+    print(f"\ntokens/s ratio (packing / padding): {speed:.2f}x   peak memory ratio: {memory:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

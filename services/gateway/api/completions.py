@@ -1,0 +1,45 @@
+"""`POST /v1/chat/completions` and `POST /v1/completions`: validate, call the core, answer."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify, request, stream_with_context
+from flask.typing import ResponseReturnValue
+
+from services.gateway.api.deps import get_runtime
+from services.gateway.api.protocol import (
+    ChatCompletionRequest,
+    CompletionRequestBody,
+    completion_body,
+    parse_body,
+)
+from services.gateway.api.sse import ChunkWriter, stream_events
+
+completions_bp = Blueprint("completions", __name__)
+
+
+def _serve(body: ChatCompletionRequest | CompletionRequestBody) -> ResponseReturnValue:
+    service = get_runtime().completions
+    core_request = body.to_core()
+    prepared = service.prepare(core_request)
+    if not body.stream:
+        return jsonify(completion_body(service.collect(prepared), core_request.kind))
+    writer = ChunkWriter(
+        prepared.id, prepared.created, prepared.model, core_request.kind, body.include_usage
+    )
+    events = stream_events(writer, service.stream(prepared), prepared.citations)
+    response = Response(stream_with_context(events), mimetype="text/event-stream")
+    response.headers["Cache-Control"] = "no-cache"
+    response.headers["X-Accel-Buffering"] = "no"  # proxies must not hold chunks back
+    return response
+
+
+@completions_bp.post("/v1/chat/completions")
+def chat_completions() -> ResponseReturnValue:
+    """OpenAI chat completions, with optional `rag` (answers carry `citations`)."""
+    return _serve(parse_body(ChatCompletionRequest, request.get_json(silent=True)))
+
+
+@completions_bp.post("/v1/completions")
+def completions() -> ResponseReturnValue:
+    """OpenAI text completions (the prompt is used as given, no chat template)."""
+    return _serve(parse_body(CompletionRequestBody, request.get_json(silent=True)))

@@ -1,0 +1,104 @@
+"""OpenAI's files and fine-tuning API: `/v1/files` and `/v1/fine_tuning/jobs[...]`."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify, request
+from flask.typing import ResponseReturnValue
+
+from services.gateway.api.deps import get_settings_of_app
+from services.gateway.core.fine_tuning import FineTuningService, public_job
+from shared.errors import InvalidRequestError
+from shared.files import FileStore
+from shared.jobs import JobStore
+
+fine_tuning_bp = Blueprint("fine_tuning", __name__)
+
+_EXTENSION = "finerag_fine_tuning"
+
+
+def _service() -> FineTuningService:
+    """One service per app, made on first use (no model is loaded for these routes)."""
+    service: FineTuningService | None = current_app.extensions.get(_EXTENSION)
+    if service is None:
+        settings = get_settings_of_app()
+        service = FineTuningService(
+            settings, JobStore.from_url(settings.redis_url), FileStore(settings.data_dir / "files")
+        )
+        current_app.extensions[_EXTENSION] = service
+    return service
+
+
+def _limit() -> int:
+    raw = request.args.get("limit", "20")
+    if not raw.isdigit() or not 1 <= int(raw) <= 100:
+        raise InvalidRequestError("'limit' must be an integer from 1 to 100", param="limit")
+    return int(raw)
+
+
+@fine_tuning_bp.post("/v1/files")
+def upload_file() -> ResponseReturnValue:
+    """Upload a training file (multipart: `file`, `purpose`); validated line by line."""
+    upload = request.files.get("file")
+    if upload is None:
+        raise InvalidRequestError("multipart field 'file' is required", param="file")
+    purpose = request.form.get("purpose", "")
+    record = _service().files.save(upload.read(), upload.filename or "upload.jsonl", purpose)
+    return jsonify(record)
+
+
+@fine_tuning_bp.get("/v1/files")
+def list_files() -> ResponseReturnValue:
+    """Every uploaded file, newest first."""
+    return jsonify({"object": "list", "data": _service().files.list_files()})
+
+
+@fine_tuning_bp.get("/v1/files/<file_id>")
+def get_file(file_id: str) -> ResponseReturnValue:
+    """One file's metadata."""
+    return jsonify(_service().files.get(file_id))
+
+
+@fine_tuning_bp.post("/v1/fine_tuning/jobs")
+def create_job() -> ResponseReturnValue:
+    """Queue a fine-tuning job."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise InvalidRequestError("the body must be a JSON object")
+    return jsonify(_service().create(body))
+
+
+@fine_tuning_bp.get("/v1/fine_tuning/jobs")
+def list_jobs() -> ResponseReturnValue:
+    """Jobs, newest first (`after`, `limit`)."""
+    jobs, has_more = _service().store.list_jobs(after=request.args.get("after"), limit=_limit())
+    return jsonify({"object": "list", "data": [public_job(j) for j in jobs], "has_more": has_more})
+
+
+@fine_tuning_bp.get("/v1/fine_tuning/jobs/<job_id>")
+def get_job(job_id: str) -> ResponseReturnValue:
+    """One job."""
+    return jsonify(public_job(_service().store.get(job_id)))
+
+
+@fine_tuning_bp.post("/v1/fine_tuning/jobs/<job_id>/cancel")
+def cancel_job(job_id: str) -> ResponseReturnValue:
+    """Stop a job: at once if queued, within one training step if running."""
+    store = _service().store
+    store.request_cancel(job_id)
+    return jsonify(public_job(store.get(job_id)))
+
+
+@fine_tuning_bp.get("/v1/fine_tuning/jobs/<job_id>/events")
+def list_events(job_id: str) -> ResponseReturnValue:
+    """Events, newest first: status changes and metrics (step, loss, eval loss, tokens/s, ETA)."""
+    events = _service().store.events(job_id, limit=_limit() if "limit" in request.args else 100)
+    return jsonify({"object": "list", "data": events, "has_more": False})
+
+
+@fine_tuning_bp.get("/v1/fine_tuning/jobs/<job_id>/checkpoints")
+def list_checkpoints(job_id: str) -> ResponseReturnValue:
+    """Saved checkpoints, newest first."""
+    checkpoints = [
+        {k: v for k, v in c.items() if k != "path"} for c in _service().store.checkpoints(job_id)
+    ]
+    return jsonify({"object": "list", "data": checkpoints, "has_more": False})

@@ -1,0 +1,53 @@
+"""Per-request guards: API keys, the per-key rate limit, the concurrency cap, request metrics."""
+
+from __future__ import annotations
+
+import time
+
+from flask import Flask, Response, g, request
+
+from services.gateway.api.deps import built_runtime, get_runtime, get_settings_of_app
+from services.gateway.core.auth import authenticate
+
+# Liveness must answer without credentials (orchestrators probe it).
+PUBLIC_ENDPOINTS = frozenset({"health.health"})
+# The expensive API: counted against the rate limit and the concurrency cap.
+LIMITED_PREFIX = "/v1/"
+
+
+def install_guards(app: Flask) -> None:
+    """Register the guards; they run after the request id and body-size checks."""
+
+    @app.before_request
+    def _guard() -> None:
+        g.started = time.monotonic()
+        if request.endpoint in PUBLIC_ENDPOINTS:
+            return
+        key_id = authenticate(request.headers.get("Authorization"), get_settings_of_app().api_keys)
+        if request.url_rule is None or not request.path.startswith(LIMITED_PREFIX):
+            return
+        runtime = get_runtime()
+        runtime.rate_limiter.check(key_id or f"addr:{request.remote_addr}")
+        runtime.concurrency.acquire()
+        g.holds_slot = True
+        runtime.metrics.in_flight.set(runtime.concurrency.in_flight)
+
+    @app.after_request
+    def _account(response: Response) -> Response:
+        runtime = built_runtime()
+        holds_slot = g.pop("holds_slot", False)
+        if runtime is None:
+            return response
+        route = request.url_rule.rule if request.url_rule is not None else "unmatched"
+        started = g.get("started", time.monotonic())
+
+        def _done() -> None:
+            # Runs when the response is fully sent (a stream included).
+            runtime.metrics.requests.labels(route, str(response.status_code)).inc()
+            runtime.metrics.latency.labels(route).observe(time.monotonic() - started)
+            if holds_slot:
+                runtime.concurrency.release()
+                runtime.metrics.in_flight.set(runtime.concurrency.in_flight)
+
+        response.call_on_close(_done)
+        return response

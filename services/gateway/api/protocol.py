@@ -1,0 +1,215 @@
+"""The OpenAI-compatible wire format: request models (validated) and response builders.
+
+Fields clients send that FineRAG does not use are ignored, as OpenAI's own SDKs add new ones
+over time; a field of the wrong type or out of range is a 400 naming it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from services.gateway.core.rag import RagOptions
+from services.gateway.core.serving import Completion, CompletionRequest, Usage
+from shared.errors import InvalidRequestError
+from shared.schemas import SearchMode
+
+MAX_STOP_SEQUENCES = 4
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class TextPart(BaseModel):
+    """One part of a message's content array (only text is served)."""
+
+    type: Literal["text"]
+    text: str
+
+
+class ChatMessage(_Request):
+    """A chat message."""
+
+    role: Literal["system", "developer", "user", "assistant"]
+    content: str | list[TextPart]
+    name: str | None = None
+
+    def text(self) -> str:
+        """The content as one string."""
+        if isinstance(self.content, str):
+            return self.content
+        return "".join(part.text for part in self.content)
+
+
+class StreamOptions(_Request):
+    """`stream_options`."""
+
+    include_usage: bool = False
+
+
+class RagRequest(_Request):
+    """`rag`: answer from a knowledge base (the openai SDK sends it with `extra_body`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    knowledge_base: str = Field(min_length=1, max_length=128)
+    top_k: int = Field(4, ge=1, le=50)
+    mode: SearchMode = "hybrid"
+    step_by_step: bool | None = None
+
+
+class _SamplingRequest(_Request):
+    model: str = Field(min_length=1, max_length=512)
+    max_tokens: int | None = Field(None, ge=1)
+    temperature: float = Field(1.0, ge=0.0, le=2.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    n: int = Field(1, ge=1, le=1, description="Only one choice per request is served.")
+    stop: str | list[str] | None = None
+    seed: int | None = None
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    user: str | None = None
+
+    @field_validator("stop")
+    @classmethod
+    def _few_stops(cls, value: str | list[str] | None) -> str | list[str] | None:
+        if isinstance(value, list) and len(value) > MAX_STOP_SEQUENCES:
+            raise ValueError(f"at most {MAX_STOP_SEQUENCES} stop sequences")
+        return value
+
+    def stops(self) -> tuple[str, ...]:
+        """`stop` as a tuple of non-empty strings."""
+        if self.stop is None:
+            return ()
+        values = [self.stop] if isinstance(self.stop, str) else self.stop
+        return tuple(v for v in values if v)
+
+    @property
+    def include_usage(self) -> bool:
+        """Whether a streamed answer ends with a usage chunk."""
+        return bool(self.stream_options and self.stream_options.include_usage)
+
+
+class ChatCompletionRequest(_SamplingRequest):
+    """`POST /v1/chat/completions`."""
+
+    messages: list[ChatMessage] = Field(min_length=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+    rag: RagRequest | None = None
+
+    def to_core(self) -> CompletionRequest:
+        """The serving core's request."""
+        messages = [
+            {"role": "system" if m.role == "developer" else m.role, "content": m.text()}
+            for m in self.messages
+        ]
+        rag = None
+        if self.rag is not None:
+            rag = RagOptions(
+                knowledge_base=self.rag.knowledge_base,
+                top_k=self.rag.top_k,
+                mode=self.rag.mode,
+                step_by_step=self.rag.step_by_step,
+            )
+        return CompletionRequest(
+            kind="chat",
+            model=self.model,
+            max_tokens=self.max_completion_tokens or self.max_tokens,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            seed=self.seed,
+            stop=self.stops(),
+            messages=messages,
+            rag=rag,
+        )
+
+
+class CompletionRequestBody(_SamplingRequest):
+    """`POST /v1/completions` (one prompt string per request)."""
+
+    prompt: str | list[str]
+
+    @field_validator("prompt")
+    @classmethod
+    def _one_prompt(cls, value: str | list[str]) -> str | list[str]:
+        if isinstance(value, list) and len(value) != 1:
+            raise ValueError("send one prompt per request")
+        return value
+
+    def to_core(self) -> CompletionRequest:
+        """The serving core's request."""
+        prompt = self.prompt if isinstance(self.prompt, str) else self.prompt[0]
+        return CompletionRequest(
+            kind="text",
+            model=self.model,
+            max_tokens=self.max_tokens,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            seed=self.seed,
+            stop=self.stops(),
+            prompt=prompt,
+        )
+
+
+class FeedbackRequest(_Request):
+    """`POST /v1/feedback`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    completion_id: str = Field(min_length=1, max_length=128)
+    rating: Literal["up", "down"]
+    correction: str | None = Field(None, max_length=100_000)
+    comment: str | None = Field(None, max_length=10_000)
+
+
+def parse_body(model: type[_Request], body: Any) -> Any:
+    """Validate a JSON body; the first problem becomes a 400 naming its field."""
+    if not isinstance(body, dict):
+        raise InvalidRequestError("The request body must be a JSON object.")
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        param = ".".join(str(part) for part in error["loc"]) or None
+        raise InvalidRequestError(f"{param}: {error['msg']}", param=param) from None
+
+
+# --- responses -------------------------------------------------------------------------------
+def usage_body(usage: Usage) -> dict[str, int]:
+    """The `usage` object."""
+    return {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.total_tokens,
+    }
+
+
+def completion_body(completion: Completion, kind: Literal["chat", "text"]) -> dict[str, Any]:
+    """A `chat.completion` or `text_completion` object, with `citations` after RAG."""
+    if kind == "chat":
+        choice: dict[str, Any] = {
+            "index": 0,
+            "message": {"role": "assistant", "content": completion.text},
+            "logprobs": None,
+            "finish_reason": completion.finish_reason,
+        }
+    else:
+        choice = {
+            "index": 0,
+            "text": completion.text,
+            "logprobs": None,
+            "finish_reason": completion.finish_reason,
+        }
+    body: dict[str, Any] = {
+        "id": completion.id,
+        "object": "chat.completion" if kind == "chat" else "text_completion",
+        "created": completion.created,
+        "model": completion.model,
+        "choices": [choice],
+        "usage": usage_body(completion.usage),
+    }
+    if completion.citations:
+        body["citations"] = [c.to_dict() for c in completion.citations]
+    return body

@@ -1,0 +1,1 @@
+"""The gateway's serving logic: no web framework imports below this package."""

@@ -1,0 +1,116 @@
+"""Dynamic batching: requests for the same model that arrive together are generated together.
+
+One worker thread owns the model. The oldest waiting request opens a batch; requests for the
+same model join it until the batch is full or the wait window since the opener has passed.
+Requests for other models wait for their own batch (one adapter is active per forward pass).
+With `max_batch_size=1` and no window this is plain one-at-a-time generation.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+log = logging.getLogger("finerag.gateway.batching")
+
+JobT = TypeVar("JobT")
+
+
+@dataclass
+class _Waiting(Generic[JobT]):
+    model: str
+    job: JobT
+    enqueued: float
+
+
+@dataclass
+class BatchQueue(Generic[JobT]):
+    """The waiting requests and the rule that picks the next batch (no threads here)."""
+
+    max_batch_size: int
+    wait_window_s: float
+    waiting: list[_Waiting[JobT]] = field(default_factory=list)
+
+    def add(self, model: str, job: JobT, now: float) -> None:
+        """Queue a job for `model`."""
+        self.waiting.append(_Waiting(model, job, now))
+
+    def take(self, now: float) -> tuple[str, list[JobT]] | float | None:
+        """The next batch, or how long to wait for it to fill, or None when nothing waits."""
+        if not self.waiting:
+            return None
+        opener = self.waiting[0]
+        same = [w for w in self.waiting if w.model == opener.model][: self.max_batch_size]
+        remaining = opener.enqueued + self.wait_window_s - now
+        if len(same) < self.max_batch_size and remaining > 0:
+            return remaining
+        taken = {id(w) for w in same}
+        self.waiting = [w for w in self.waiting if id(w) not in taken]
+        return opener.model, [w.job for w in same]
+
+    def __len__(self) -> int:
+        return len(self.waiting)
+
+
+RunBatch = Callable[[str, list[JobT]], None]
+
+
+class BatchScheduler(Generic[JobT]):
+    """Feeds batches from a `BatchQueue` to `run_batch` on one worker thread."""
+
+    def __init__(
+        self,
+        run_batch: RunBatch[JobT],
+        *,
+        max_batch_size: int,
+        wait_window_s: float,
+        on_queue_depth: Callable[[int], None] | None = None,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> None:
+        self._run_batch = run_batch
+        self._queue: BatchQueue[JobT] = BatchQueue(max_batch_size, wait_window_s)
+        self._cond = threading.Condition()
+        self._closed = False
+        self._on_queue_depth = on_queue_depth or (lambda _n: None)
+        self._on_batch = on_batch or (lambda _n: None)
+        self._thread = threading.Thread(target=self._loop, name="batch-scheduler", daemon=True)
+        self._thread.start()
+
+    def submit(self, model: str, job: JobT) -> None:
+        """Queue a job; `run_batch` will receive it with others for the same model."""
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("the batch scheduler is closed")
+            self._queue.add(model, job, time.monotonic())
+            self._on_queue_depth(len(self._queue))
+            self._cond.notify()
+
+    def close(self) -> None:
+        """Stop the worker after the batch in progress."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+        self._thread.join(timeout=30)
+
+    def _next(self) -> tuple[str, list[JobT]] | None:
+        with self._cond:
+            while not self._closed:
+                picked = self._queue.take(time.monotonic())
+                if isinstance(picked, tuple):
+                    self._on_queue_depth(len(self._queue))
+                    return picked
+                self._cond.wait(timeout=picked)
+            return None
+
+    def _loop(self) -> None:
+        while (picked := self._next()) is not None:
+            model, jobs = picked
+            self._on_batch(len(jobs))
+            try:
+                self._run_batch(model, jobs)
+            except Exception:  # the jobs are told by run_batch; the worker must live on
+                log.exception("batch for %s failed", model)

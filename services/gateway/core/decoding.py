@@ -1,0 +1,212 @@
+"""Batched token generation: left-padded prompts, one KV cache, per-request sampling and stops.
+
+Each row keeps its own sampling parameters and its own seeded random generator, so a request
+with a seed samples the same tokens whether it runs alone or beside others (up to the float
+rounding that padding brings). Rows that finish (end token, stop sequence, max_tokens, client
+gone, deadline) leave the batch, so the rest run on a smaller one.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+
+from services.gateway.core.generation import Finished, GenerationEvent, SamplingParams, TextDelta
+from services.gateway.core.stop_text import StopText
+from shared.errors import FineRAGError, ServiceUnavailableError
+
+log = logging.getLogger("finerag.gateway.decoding")
+
+JobEvent = GenerationEvent | FineRAGError
+
+
+class GenerationJob:
+    """One request inside the batch loop; events go to the request thread through a queue."""
+
+    def __init__(
+        self,
+        prompt_ids: list[int],
+        params: SamplingParams,
+        stop_text: StopText,
+        deadline: float | None,
+    ) -> None:
+        self.prompt_ids = prompt_ids
+        self.params = params
+        self.stop_text = stop_text
+        self.deadline = deadline
+        self.events: queue.Queue[JobEvent] = queue.Queue()
+        self.cancelled = threading.Event()
+        self.completion_tokens = 0
+        self.seed = params.seed if params.seed is not None else random.getrandbits(62)
+
+    def cancel(self) -> None:
+        """The client is gone or gave up: stop generating for it."""
+        self.cancelled.set()
+
+    def finish(self, reason: str) -> None:
+        """Send what was held back and the end event."""
+        tail = self.stop_text.flush()
+        if tail:
+            self.events.put(TextDelta(tail))
+        self.events.put(
+            Finished(
+                "stop" if reason == "stop" else "length",
+                prompt_tokens=len(self.prompt_ids),
+                completion_tokens=self.completion_tokens,
+            )
+        )
+
+
+def sample_tokens(
+    logits: torch.Tensor,
+    params: Sequence[SamplingParams],
+    generators: Sequence[torch.Generator],
+) -> list[int]:
+    """Pick the next token of every row at once: greedy at temperature 0, else top-p.
+
+    Each sampled row draws one uniform number from its own generator and inverts its own
+    distribution's CDF with it, so a row's token depends only on its logits and its seed.
+    """
+    greedy = torch.argmax(logits, dim=-1)
+    sampled_rows = [i for i, p in enumerate(params) if p.temperature > 0]
+    if not sampled_rows:
+        return [int(t) for t in greedy.tolist()]
+    rows = torch.tensor(sampled_rows, device=logits.device)
+    temperature = torch.tensor(
+        [params[i].temperature for i in sampled_rows], device=logits.device
+    ).unsqueeze(-1)
+    probs = torch.softmax(logits[rows].float() / temperature, dim=-1)
+    top_p = torch.tensor([params[i].top_p for i in sampled_rows], device=logits.device)
+    if bool((top_p < 1.0).any()):
+        sorted_probs, order = torch.sort(probs, dim=-1, descending=True)
+        cumulative = torch.cumsum(sorted_probs, dim=-1)
+        # Keep the smallest head whose mass reaches top_p (the best token always stays).
+        sorted_probs[(cumulative - sorted_probs) > top_p.unsqueeze(-1)] = 0.0
+        probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs)
+    cdf = torch.cumsum(probs, dim=-1)
+    uniform = torch.cat(
+        [torch.rand(1, generator=generators[i], device=generators[i].device) for i in sampled_rows]
+    ).to(cdf.device)
+    picks = torch.searchsorted(cdf, (uniform * cdf[:, -1]).unsqueeze(-1)).squeeze(-1)
+    picks = picks.clamp(max=logits.shape[-1] - 1)
+    tokens = greedy.clone()
+    tokens[rows] = picks
+    return [int(t) for t in tokens.tolist()]
+
+
+def _left_padded(
+    prompts: Sequence[list[int]], pad_id: int, device: Any
+) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(p) for p in prompts)
+    ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(prompts), width), dtype=torch.long)
+    for row, prompt in enumerate(prompts):
+        ids[row, width - len(prompt) :] = torch.tensor(prompt, dtype=torch.long)
+        mask[row, width - len(prompt) :] = 1
+    return ids.to(device), mask.to(device)
+
+
+def _row_done(job: GenerationJob, token: int, eos_ids: frozenset[int]) -> str | None:
+    """Feed one sampled token to its job; the finish reason when the row is done."""
+    job.completion_tokens += 1
+    if token in eos_ids:
+        return "stop"
+    delta = job.stop_text.push(token)
+    if delta:
+        job.events.put(TextDelta(delta))
+    if job.stop_text.stopped:
+        return "stop"
+    if job.completion_tokens >= job.params.max_tokens:
+        return "length"
+    return None
+
+
+def generate_batch(
+    model: Any,
+    jobs: Sequence[GenerationJob],
+    *,
+    pad_id: int,
+    eos_ids: frozenset[int],
+    clock: Callable[[], float] = time.monotonic,
+) -> None:
+    """Generate for every job at once; each job receives its own events. Never raises."""
+    live = [job for job in jobs if not job.cancelled.is_set()]
+    if not live:
+        return
+    try:
+        _decode(model, live, pad_id=pad_id, eos_ids=eos_ids, clock=clock)
+    except Exception:
+        log.exception("generation failed")
+        for job in live:
+            job.events.put(ServiceUnavailableError("Generation failed; try again."))
+
+
+@torch.inference_mode()
+def _decode(
+    model: Any,
+    jobs: list[GenerationJob],
+    *,
+    pad_id: int,
+    eos_ids: frozenset[int],
+    clock: Callable[[], float],
+) -> None:
+    from transformers import DynamicCache
+
+    device = model.device
+    generators = [torch.Generator(device=device).manual_seed(job.seed) for job in jobs]
+    ids, mask = _left_padded([job.prompt_ids for job in jobs], pad_id, device)
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    cache = DynamicCache()
+    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, cache=cache)
+    logits = out.logits[:, -1, :]
+    rows = list(range(len(jobs)))  # rows[i] = index into jobs of batch row i
+    next_pos = positions[:, -1] + 1
+    while rows:
+        keep: list[int] = []
+        tokens: list[int] = []
+        now = clock()
+        sampled = sample_tokens(
+            logits, [jobs[i].params for i in rows], [generators[i] for i in rows]
+        )
+        for row, index in enumerate(rows):
+            job = jobs[index]
+            if job.cancelled.is_set():
+                continue
+            if job.deadline is not None and now > job.deadline:
+                job.events.put(
+                    ServiceUnavailableError(
+                        "Generation did not finish within the request timeout.",
+                        code="request_timeout",
+                    )
+                )
+                continue
+            token = sampled[row]
+            reason = _row_done(job, token, eos_ids)
+            if reason is not None:
+                job.finish(reason)
+                continue
+            keep.append(row)
+            tokens.append(token)
+        if not keep:
+            return
+        if len(keep) < len(rows):
+            selected = torch.tensor(keep, device=device)
+            cache.batch_select_indices(selected)
+            mask, next_pos = mask[selected], next_pos[selected]
+            rows = [rows[row] for row in keep]
+        mask = torch.cat([mask, mask.new_ones((len(rows), 1))], dim=-1)
+        out = model(
+            input_ids=torch.tensor(tokens, device=device).unsqueeze(-1),
+            attention_mask=mask,
+            position_ids=next_pos.unsqueeze(-1),
+            cache=cache,
+        )
+        logits = out.logits[:, -1, :]
+        next_pos = next_pos + 1

@@ -1,0 +1,184 @@
+"""Fine-tuning jobs as the gateway sees them: validate, record in Redis, send to queue `train`.
+
+The gateway never imports trainer code: it writes the job record (shared.jobs) and sends the
+Celery task by name (shared.queues). The worker re-reads everything from the record.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from celery import Celery
+
+from shared.errors import InvalidRequestError
+from shared.files import FileStore
+from shared.jobs import JobStore, new_job_id
+from shared.queues import TRAIN_QUEUE, TRAIN_TASK
+from shared.settings import Settings
+
+_HYPER_LIMITS: dict[str, tuple[type, float, float]] = {
+    "n_epochs": (int, 1, 50),
+    "batch_size": (int, 1, 256),
+    "learning_rate_multiplier": (float, 1e-3, 100.0),
+}
+_METHODS = {"qlora": "4bit", "lora": "none"}
+_SUFFIX = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+_CONFIG_VALUE = str | int | float | bool
+
+
+class FineTuningService:
+    """Creates, lists and cancels jobs; the worker does the training."""
+
+    def __init__(self, settings: Settings, store: JobStore, files: FileStore) -> None:
+        self.settings = settings
+        self.store = store
+        self.files = files
+        self.celery = Celery("finerag-gateway", broker=settings.redis_url)
+        self.celery.conf.update(
+            broker_transport_options={"visibility_timeout": settings.train_visibility_timeout_s},
+            broker_connection_retry_on_startup=True,
+        )
+
+    def trainable_models(self) -> list[str]:
+        """Base models a job may name: the configured base model."""
+        return [self.settings.base_model]
+
+    def _check_model(self, model: Any) -> str:
+        if not isinstance(model, str) or not model:
+            raise InvalidRequestError("'model' must name a base model", param="model")
+        local = Path(model).expanduser()
+        if model in self.trainable_models() or (
+            local.is_dir() and (local / "config.json").is_file()
+        ):
+            return model
+        raise InvalidRequestError(
+            f"unknown base model {model!r}; this deployment fine-tunes "
+            f"{', '.join(self.trainable_models())}",
+            param="model",
+            code="model_not_found",
+        )
+
+    @staticmethod
+    def _check_hyperparameters(raw: Any) -> dict[str, Any]:
+        if raw is None:
+            return {name: "auto" for name in _HYPER_LIMITS}
+        if not isinstance(raw, dict):
+            raise InvalidRequestError(
+                "'hyperparameters' must be an object", param="hyperparameters"
+            )
+        unknown = set(raw) - set(_HYPER_LIMITS)
+        if unknown:
+            raise InvalidRequestError(
+                f"unknown hyperparameters {sorted(unknown)}; supported: {sorted(_HYPER_LIMITS)}",
+                param="hyperparameters",
+            )
+        clean: dict[str, Any] = {}
+        for name, (kind, low, high) in _HYPER_LIMITS.items():
+            value = raw.get(name, "auto")
+            if value == "auto":
+                clean[name] = value
+                continue
+            valid_type = isinstance(value, int | float) and not isinstance(value, bool)
+            if kind is int:
+                valid_type = valid_type and float(value).is_integer()
+            if not valid_type or not low <= value <= high:
+                raise InvalidRequestError(
+                    f"hyperparameters.{name} must be 'auto' or a {kind.__name__} in "
+                    f"[{low:g}, {high:g}], got {value!r}",
+                    param=f"hyperparameters.{name}",
+                )
+            clean[name] = kind(value)
+        return clean
+
+    @staticmethod
+    def _check_config(raw: Any) -> dict[str, Any]:
+        if raw is None:
+            return {}
+        if not isinstance(raw, dict) or not all(
+            isinstance(k, str) and isinstance(v, _CONFIG_VALUE) for k, v in raw.items()
+        ):
+            raise InvalidRequestError(
+                "'config' must be an object of recipe overrides with scalar values",
+                param="config",
+            )
+        reserved = {"base_model", "dataset", "name", "output_dir"} & set(raw)
+        if reserved:
+            raise InvalidRequestError(
+                f"'config' cannot set {sorted(reserved)}: the job decides them", param="config"
+            )
+        return dict(raw)
+
+    def create(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Validate a job request, record it as queued, and send it to the `train` queue."""
+        model = self._check_model(body.get("model"))
+        training_file = body.get("training_file")
+        if not isinstance(training_file, str):
+            raise InvalidRequestError("'training_file' must be a file id", param="training_file")
+        self.files.get(training_file)
+        validation_file = body.get("validation_file")
+        if validation_file is not None:
+            if not isinstance(validation_file, str):
+                raise InvalidRequestError(
+                    "'validation_file' must be a file id", param="validation_file"
+                )
+            self.files.get(validation_file)
+        suffix = body.get("suffix")
+        if suffix is not None and (not isinstance(suffix, str) or not _SUFFIX.match(suffix)):
+            raise InvalidRequestError(
+                "'suffix' must be 1-40 letters, digits, '-' or '_'", param="suffix"
+            )
+        method = body.get("method", "qlora")
+        if isinstance(method, dict):  # OpenAI's {"type": "supervised"}
+            if method.get("type", "supervised") != "supervised":
+                raise InvalidRequestError(
+                    "only supervised fine-tuning is supported", param="method"
+                )
+            method = "qlora"
+        if method not in _METHODS:
+            raise InvalidRequestError(f"'method' must be one of {sorted(_METHODS)}", param="method")
+        config = self._check_config(body.get("config"))
+        config.setdefault("quantization", _METHODS[method])
+        seed = body.get("seed")
+        if seed is not None:
+            if not isinstance(seed, int) or isinstance(seed, bool):
+                raise InvalidRequestError("'seed' must be an integer", param="seed")
+            config["seed"] = seed
+        knowledge_base = body.get("knowledge_base")
+        if knowledge_base is not None and not isinstance(knowledge_base, str):
+            raise InvalidRequestError("'knowledge_base' must be a name", param="knowledge_base")
+
+        job_id = new_job_id()
+        base_short = re.sub(r"[^A-Za-z0-9._-]", "-", Path(model).name)[:40] or "base"
+        record = self.store.create(
+            {
+                "id": job_id,
+                "model": model,
+                "training_file": training_file,
+                "validation_file": validation_file,
+                "hyperparameters": self._check_hyperparameters(body.get("hyperparameters")),
+                "suffix": suffix,
+                "seed": seed,
+                "method": {"type": "supervised"},
+                "training_method": method,
+                "quantization": config["quantization"],
+                "knowledge_base": knowledge_base,
+                "config": config,
+                "fine_tuned_model_name": f"ft:{base_short}:{suffix or 'finerag'}:{job_id[-8:]}",
+                "organization_id": "finerag",
+                "result_files": [],
+                "trained_tokens": None,
+                "last_checkpoint_step": None,
+                "metrics": {},
+                "integrations": [],
+            }
+        )
+        self.celery.send_task(TRAIN_TASK, args=[job_id], queue=TRAIN_QUEUE)
+        return public_job(record)
+
+
+def public_job(record: dict[str, Any]) -> dict[str, Any]:
+    """The record as the API returns it (internal fields left out)."""
+    hidden = {"fine_tuned_model_name", "worker"}
+    return {k: v for k, v in record.items() if k not in hidden}

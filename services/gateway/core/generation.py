@@ -1,0 +1,94 @@
+"""What a backend is asked to generate, and the events it answers with."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from shared.prompts import Message
+
+FinishReason = Literal["stop", "length"]
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """How to pick tokens; temperature 0 means greedy."""
+
+    max_tokens: int
+    temperature: float = 1.0
+    top_p: float = 1.0
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One generation: chat `messages` (rendered with the chat template) or a raw `prompt`."""
+
+    model: str
+    params: SamplingParams
+    messages: Sequence[Message] | None = None
+    prompt: str | None = None
+    deadline: float | None = None  # time.monotonic() after which generation stops
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    """New answer text (never contains a stop sequence)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Finished:
+    """The end of a generation, with its token counts."""
+
+    reason: FinishReason
+    prompt_tokens: int
+    completion_tokens: int
+
+
+GenerationEvent = TextDelta | Finished
+
+
+@dataclass
+class ModelInfo:
+    """A model the gateway serves: the base, or a fine-tuned adapter on it."""
+
+    id: str
+    created: int = 0
+    parent: str | None = None
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+class Backend(Protocol):
+    """Where tokens come from: this process (`local`) or an OpenAI-compatible upstream."""
+
+    def list_models(self) -> list[ModelInfo]:
+        """The base model first, then every fine-tuned model."""
+        ...
+
+    def check_model(self, model: str) -> None:
+        """Raise NotFoundError when `model` is not served."""
+        ...
+
+    def count_prompt_tokens(self, messages: Sequence[Message]) -> int:
+        """Tokens the chat template makes of `messages` (for context budgeting)."""
+        ...
+
+    def context_window(self) -> int:
+        """Tokens of prompt plus answer the model accepts."""
+        ...
+
+    def generate(self, request: GenerationRequest) -> Iterator[GenerationEvent]:
+        """Stream the answer; closing the iterator stops generation (client gone)."""
+        ...
+
+    def check_ready(self) -> None:
+        """Raise ServiceUnavailableError unless a one-token generation works."""
+        ...
+
+    def close(self) -> None:
+        """Release the model or the connection pool."""
+        ...

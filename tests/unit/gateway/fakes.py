@@ -1,0 +1,96 @@
+"""Stand-ins for the gateway's unit tests: a scripted backend and an in-memory Redis."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from services.gateway.core.generation import (
+    Finished,
+    GenerationEvent,
+    GenerationRequest,
+    ModelInfo,
+    TextDelta,
+)
+from services.gateway.core.runtime import GatewayRuntime, build_runtime
+from shared.errors import NotFoundError
+from shared.prompts import Message
+from shared.settings import Settings
+
+
+class ScriptedBackend:
+    """Answers "echo: <last message>" one word per event; `gate` can hold generation."""
+
+    def __init__(self, window: int = 4096) -> None:
+        self.window = window
+        self.requests: list[GenerationRequest] = []
+        self.gate = threading.Event()
+        self.gate.set()
+        self.closed_streams = 0
+
+    def list_models(self) -> list[ModelInfo]:
+        return [ModelInfo(id="base"), ModelInfo(id="tuned", parent="base")]
+
+    def check_model(self, model: str) -> None:
+        if model not in ("base", "tuned"):
+            raise NotFoundError(f"The model {model!r} does not exist.", param="model")
+
+    def count_prompt_tokens(self, messages: Sequence[Message]) -> int:
+        return sum(len(m["content"].split()) for m in messages)
+
+    def context_window(self) -> int:
+        return self.window
+
+    def generate(self, request: GenerationRequest) -> Iterator[GenerationEvent]:
+        self.requests.append(request)
+        text = request.messages[-1]["content"] if request.messages else request.prompt or ""
+        words = f"echo: {text}".split(" ")[: request.params.max_tokens]
+
+        def events() -> Iterator[GenerationEvent]:
+            try:
+                self.gate.wait(10)
+                for i, word in enumerate(words):
+                    yield TextDelta(word if i == 0 else " " + word)
+                yield Finished("length", prompt_tokens=3, completion_tokens=len(words))
+            finally:
+                self.closed_streams += 1
+
+        return events()
+
+    def check_ready(self) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+class MemoryRedis:
+    """The few Redis calls the rate limiter makes."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, int] = {}
+
+    def pipeline(self) -> MemoryRedis:
+        self._ops: list[Any] = []
+        return self
+
+    def incr(self, key: str) -> None:
+        self._ops.append(key)
+
+    def expire(self, key: str, seconds: int) -> None:
+        return None
+
+    def execute(self) -> list[int]:
+        key = self._ops[0]
+        self.values[key] = self.values.get(key, 0) + 1
+        return [self.values[key], True]
+
+
+def fake_runtime(
+    tmp_path: Path, backend: ScriptedBackend, retrieval: Any = None, **settings: Any
+) -> GatewayRuntime:
+    """A runtime with the scripted backend and in-memory Redis."""
+    config = Settings(_env_file=None, data_dir=tmp_path, **settings)
+    return build_runtime(config, backend=backend, retrieval=retrieval, redis=MemoryRedis())

@@ -1,0 +1,81 @@
+"""Several LoRA adapters on one small random Llama: switching, the bare base, LRU eviction."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from services.gateway.core.adapters import AdapterCache
+from shared.registry import ModelCard, write_card
+
+
+def _base():
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=64,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=128,
+    )
+    return LlamaForCausalLM(config).eval()
+
+
+def _publish(models_dir: Path, name: str, seed: int) -> None:
+    from peft import get_peft_model
+
+    from shared.modeling import lora_config
+
+    model = get_peft_model(_base(), lora_config(r=4, alpha=8))
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for param_name, param in model.named_parameters():
+            if "lora_B" in param_name:
+                param.copy_(torch.randn(param.shape, generator=generator))
+    folder = models_dir / name
+    model.save_pretrained(folder)
+    write_card(folder, ModelCard(name=name, base_model="tiny-random"))
+
+
+@pytest.fixture
+def models_dir(tmp_path: Path) -> Path:
+    for seed, name in enumerate(("acme-a", "acme-b")):
+        _publish(tmp_path, name, seed)
+    return tmp_path
+
+
+IDS = torch.tensor([[1, 5, 9, 13, 2]])
+
+
+def _logits(cache: AdapterCache, name: str | None) -> torch.Tensor:
+    with cache.use(name) as model, torch.no_grad():
+        return model(input_ids=IDS).logits[0, -1]
+
+
+def test_adapters_share_the_base_and_the_least_recently_used_is_dropped(models_dir: Path):
+    base = _base()
+    plain = base(input_ids=IDS).logits[0, -1].detach()
+    cache = AdapterCache(base, models_dir, capacity=1)
+    assert torch.allclose(_logits(cache, None), plain)
+    a = _logits(cache, "acme-a")
+    b = _logits(cache, "acme-b")
+    assert not torch.allclose(a, plain)
+    assert not torch.allclose(a, b)
+    assert cache.loaded == ["acme-b"]  # capacity 1: acme-a was unloaded
+    assert torch.allclose(_logits(cache, None), plain)  # the bare base, adapters off
+    assert torch.allclose(_logits(cache, "acme-a"), a)  # reloaded, same weights
+    assert cache.loaded == ["acme-a"]
+
+
+def test_two_adapters_fit_in_a_cache_of_two(models_dir: Path):
+    cache = AdapterCache(_base(), models_dir, capacity=2)
+    _logits(cache, "acme-a")
+    _logits(cache, "acme-b")
+    _logits(cache, "acme-a")
+    assert cache.loaded == ["acme-b", "acme-a"]

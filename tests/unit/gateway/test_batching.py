@@ -1,0 +1,84 @@
+"""The batching rule (pure) and the scheduler thread that applies it."""
+
+from __future__ import annotations
+
+import threading
+
+from services.gateway.core.batching import BatchQueue, BatchScheduler
+
+
+def test_a_full_batch_leaves_at_once():
+    queue: BatchQueue[int] = BatchQueue(max_batch_size=3, wait_window_s=10.0)
+    for job in range(3):
+        queue.add("m", job, now=0.0)
+    assert queue.take(now=0.0) == ("m", [0, 1, 2])
+    assert queue.take(now=0.0) is None
+
+
+def test_a_partial_batch_waits_for_the_window_of_its_opener():
+    queue: BatchQueue[int] = BatchQueue(max_batch_size=4, wait_window_s=0.5)
+    queue.add("m", 1, now=0.0)
+    queue.add("m", 2, now=0.3)
+    assert queue.take(now=0.3) == 0.2  # seconds left in the opener's window
+    assert queue.take(now=0.5) == ("m", [1, 2])
+
+
+def test_batches_hold_one_model_and_keep_arrival_order():
+    queue: BatchQueue[str] = BatchQueue(max_batch_size=2, wait_window_s=0.0)
+    for job, model in (("a1", "a"), ("b1", "b"), ("a2", "a"), ("a3", "a"), ("b2", "b")):
+        queue.add(model, job, now=0.0)
+    batches = []
+    while (picked := queue.take(now=1.0)) is not None:
+        batches.append(picked)
+    assert batches == [("a", ["a1", "a2"]), ("b", ["b1", "b2"]), ("a", ["a3"])]
+
+
+def test_without_batching_each_request_runs_alone():
+    queue: BatchQueue[int] = BatchQueue(max_batch_size=1, wait_window_s=0.0)
+    for job in range(3):
+        queue.add("m", job, now=0.0)
+    assert [queue.take(now=0.0) for _ in range(3)] == [("m", [0]), ("m", [1]), ("m", [2])]
+
+
+def test_scheduler_runs_full_batches_on_its_thread_and_reports_sizes():
+    done = threading.Event()
+    batches: list[tuple[str, list[int]]] = []
+    sizes: list[int] = []
+
+    def run(model: str, jobs: list[int]) -> None:
+        batches.append((model, jobs))
+        if sum(len(j) for _, j in batches) == 8:
+            done.set()
+
+    # A long window: batches leave because they are full, not because time passed.
+    scheduler: BatchScheduler[int] = BatchScheduler(
+        run, max_batch_size=4, wait_window_s=30.0, on_batch=sizes.append
+    )
+    try:
+        for job in range(8):
+            scheduler.submit("m", job)
+        assert done.wait(10)
+    finally:
+        scheduler.close()
+    assert batches == [("m", [0, 1, 2, 3]), ("m", [4, 5, 6, 7])]
+    assert sizes == [4, 4]
+
+
+def test_a_failing_batch_does_not_stop_the_worker():
+    seen: list[list[int]] = []
+    done = threading.Event()
+
+    def run(_model: str, jobs: list[int]) -> None:
+        seen.append(jobs)
+        if jobs == [0]:
+            raise RuntimeError("boom")
+        done.set()
+
+    scheduler: BatchScheduler[int] = BatchScheduler(run, max_batch_size=1, wait_window_s=0.0)
+    try:
+        scheduler.submit("m", 0)
+        scheduler.submit("m", 1)
+        assert done.wait(10)
+    finally:
+        scheduler.close()
+    assert seen == [[0], [1]]

@@ -1,0 +1,143 @@
+"""Batched decoding on a small random Llama: left padding, seeds, stops, cancellation."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from services.gateway.core.decoding import GenerationJob, generate_batch, sample_tokens
+from services.gateway.core.generation import Finished, SamplingParams, TextDelta
+from services.gateway.core.stop_text import StopText
+
+PAD, EOS = 0, 1
+
+
+@pytest.fixture(scope="module")
+def model():
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=64,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        pad_token_id=PAD,
+        bos_token_id=2,
+        eos_token_id=EOS,
+    )
+    return LlamaForCausalLM(config).eval()
+
+
+def _decode(ids):
+    return "".join(chr(65 + (i % 26)) for i in ids)
+
+
+def _job(prompt, **params) -> GenerationJob:
+    params.setdefault("max_tokens", 6)
+    sampling = SamplingParams(**params)
+    return GenerationJob(prompt, sampling, StopText(_decode, sampling.stop), deadline=None)
+
+
+def _drain(job: GenerationJob) -> tuple[str, Finished]:
+    text = []
+    while True:
+        event = job.events.get(timeout=5)
+        if isinstance(event, TextDelta):
+            text.append(event.text)
+        elif isinstance(event, Finished):
+            return "".join(text), event
+        else:
+            raise event
+
+
+def _run(model, jobs):
+    generate_batch(model, jobs, pad_id=PAD, eos_ids=frozenset({EOS}))
+    return [_drain(job) for job in jobs]
+
+
+PROMPTS = [[2, 5, 9, 13], [2, 7], [2, 3, 4, 5, 6, 7, 8, 9, 10], [2, 40, 41]]
+
+
+def test_a_batch_answers_each_prompt_as_it_would_alone(model):
+    alone = [_run(model, [_job(p, temperature=0)])[0] for p in PROMPTS]
+    together = _run(model, [_job(p, temperature=0) for p in PROMPTS])
+    assert together == alone
+    assert len({text for text, _ in alone}) > 1
+
+
+def test_a_seed_fixes_sampling_in_and_out_of_a_batch(model):
+    alone = _run(model, [_job(PROMPTS[0], temperature=1.0, seed=5, max_tokens=12)])[0]
+    batch = _run(
+        model,
+        [
+            _job(PROMPTS[1], temperature=1.0, seed=1),
+            _job(PROMPTS[0], temperature=1.0, seed=5, max_tokens=12),
+        ],
+    )
+    assert batch[1] == alone
+    other = _run(model, [_job(PROMPTS[0], temperature=1.0, seed=6, max_tokens=12)])[0]
+    assert other[0] != alone[0]
+
+
+def test_max_tokens_and_usage(model):
+    ((_text, finished),) = _run(model, [_job(PROMPTS[2], temperature=0, max_tokens=3)])
+    assert finished.prompt_tokens == len(PROMPTS[2])
+    assert finished.completion_tokens <= 3
+    assert finished.reason == ("length" if finished.completion_tokens == 3 else "stop")
+
+
+def test_stop_sequence_ends_a_row_early(model):
+    full, _ = _run(model, [_job(PROMPTS[0], temperature=0, max_tokens=8)])[0]
+    stop = full[3:5]
+    text, finished = _run(model, [_job(PROMPTS[0], temperature=0, max_tokens=8, stop=(stop,))])[0]
+    assert finished.reason == "stop"
+    assert text == full[: full.index(stop)]
+
+
+def test_cancelled_rows_get_nothing_and_others_finish(model):
+    gone, kept = _job(PROMPTS[0], temperature=0), _job(PROMPTS[1], temperature=0)
+    gone.cancel()
+    generate_batch(model, [gone, kept], pad_id=PAD, eos_ids=frozenset({EOS}))
+    assert gone.events.empty()
+    assert _drain(kept)[1].completion_tokens > 0
+
+
+def test_a_passed_deadline_is_a_timeout_error(model):
+    late = GenerationJob(PROMPTS[0], SamplingParams(4), StopText(_decode), deadline=0.0)
+    generate_batch(model, [late], pad_id=PAD, eos_ids=frozenset({EOS}), clock=lambda: 1.0)
+    error = late.events.get(timeout=1)
+    assert getattr(error, "code", None) == "request_timeout"
+
+
+def test_top_p_keeps_only_the_head_of_the_distribution():
+    logits = torch.tensor([[5.0, 4.9, 3.0, -10.0]])  # token 2 has about 7% of the mass
+    generator = torch.Generator().manual_seed(0)
+
+    def picks(top_p: float) -> set[int]:
+        params = [SamplingParams(1, temperature=1.0, top_p=top_p)]
+        return {sample_tokens(logits, params, [generator])[0] for _ in range(200)}
+
+    assert picks(0.9) == {0, 1}
+    assert picks(1.0) == {0, 1, 2}
+    assert sample_tokens(logits, [SamplingParams(1, temperature=0)], [generator]) == [0]
+
+
+def test_rows_sample_independently_of_their_neighbours():
+    logits = torch.randn(3, 16, generator=torch.Generator().manual_seed(1))
+    params = [SamplingParams(1, temperature=1.0, seed=s) for s in (1, 2, 3)]
+
+    def generators() -> list[torch.Generator]:
+        return [torch.Generator().manual_seed(p.seed or 0) for p in params]
+
+    together = sample_tokens(logits, params, generators())
+    alone = sample_tokens(logits[1:2], params[1:2], generators()[1:2])
+    assert together[1] == alone[0]
+    mixed = sample_tokens(
+        logits, [params[0], SamplingParams(1, temperature=0), params[2]], generators()
+    )
+    assert mixed[1] == int(torch.argmax(logits[1]))
+    assert [mixed[0], mixed[2]] == [together[0], together[2]]
