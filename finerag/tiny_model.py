@@ -64,7 +64,7 @@ class TinyModelSpec:
     num_key_value_heads: int = 4  # grouped-query attention, as in Llama 3
     max_position_embeddings: int = 131072  # as Llama 3.1; RoPE has no learned positions
     seed: int = 0
-    pretrain_steps: int = 200  # next-token steps on the documents; 0 = random weights
+    pretrain_steps: int = 100  # next-token steps on the documents; 0 = random weights
     reading_drills: bool = True  # add copy-from-context drills to the pretraining text
     pretrain_seq_len: int = 256
     pretrain_batch_size: int = 8

@@ -21,6 +21,8 @@ from tests.integration.processes import ManagedProcess, free_port, wait_until
 pytestmark = pytest.mark.integration
 
 REDIS_URL = "redis://127.0.0.1:6379/9"
+# The first /v1/ request builds the gateway runtime (imports torch): allow for a slow machine.
+HTTP = httpx.Client(timeout=120.0)
 QUICK = {
     "per_device_batch_size": 2,
     "max_seq_len": 1024,
@@ -102,7 +104,7 @@ def files(gateway: str, sample_dataset: Path) -> dict[str, str]:
     lines = train.read_text().splitlines()
     uploaded = {}
     for name, content in (("train", "\n".join(lines[:48])), ("validation", "\n".join(lines[-6:]))):
-        response = httpx.post(
+        response = HTTP.post(
             f"{gateway}/v1/files",
             files={"file": (f"{name}.jsonl", content.encode())},
             data={"purpose": "fine-tune"},
@@ -113,7 +115,7 @@ def files(gateway: str, sample_dataset: Path) -> dict[str, str]:
 
 
 def _create(gateway: str, files: dict[str, str], model: str, **config: object) -> dict:
-    response = httpx.post(
+    response = HTTP.post(
         f"{gateway}/v1/fine_tuning/jobs",
         json={
             "model": model,
@@ -128,7 +130,7 @@ def _create(gateway: str, files: dict[str, str], model: str, **config: object) -
 
 
 def _job(gateway: str, job_id: str) -> dict:
-    return httpx.get(f"{gateway}/v1/fine_tuning/jobs/{job_id}").json()
+    return HTTP.get(f"{gateway}/v1/fine_tuning/jobs/{job_id}").json()
 
 
 def _wait_status(gateway: str, job_id: str, statuses: set[str], timeout_s: float) -> dict:
@@ -155,12 +157,12 @@ def test_job_trains_and_publishes_an_adapter_whose_weights_moved(
     assert done["fine_tuned_model"].startswith("ft:")
     assert done["trained_tokens"] > 0
 
-    events = httpx.get(f"{gateway}/v1/fine_tuning/jobs/{job['id']}/events").json()["data"]
+    events = HTTP.get(f"{gateway}/v1/fine_tuning/jobs/{job['id']}/events").json()["data"]
     metrics = [e["data"] for e in events if e["type"] == "metrics"]
     assert any("loss" in m for m in metrics)
     assert any("eval_loss" in m for m in metrics)
     assert any("tokens_per_s" in m and "eta_s" in m for m in metrics)
-    checkpoints = httpx.get(f"{gateway}/v1/fine_tuning/jobs/{job['id']}/checkpoints").json()["data"]
+    checkpoints = HTTP.get(f"{gateway}/v1/fine_tuning/jobs/{job['id']}/checkpoints").json()["data"]
     assert [c["step_number"] for c in checkpoints][-1] == 2
 
     import torch
@@ -183,7 +185,7 @@ def test_killed_worker_resumes_from_its_checkpoint_and_succeeds_once(
 ):
     job = _create(gateway, files, str(tiny_model_dir), max_steps=8)
     wait_until(
-        lambda: httpx.get(f"{gateway}/v1/fine_tuning/jobs/{job['id']}/checkpoints").json()["data"],
+        lambda: HTTP.get(f"{gateway}/v1/fine_tuning/jobs/{job['id']}/checkpoints").json()["data"],
         timeout_s=900,
         interval_s=0.5,
         what="a first checkpoint",
@@ -195,7 +197,7 @@ def test_killed_worker_resumes_from_its_checkpoint_and_succeeds_once(
     assert done["status"] == "succeeded", done.get("error")
     assert done["attempts"] == 2
 
-    events = httpx.get(f"{gateway}/v1/fine_tuning/jobs/{job['id']}/events").json()["data"]
+    events = HTTP.get(f"{gateway}/v1/fine_tuning/jobs/{job['id']}/events").json()["data"]
     resumed = [e["data"].get("resumed_from_step") for e in events if "attempt" in e["data"]]
     assert any(step and step >= 2 for step in resumed), events
     assert sum(e["message"] == "Job succeeded" for e in events) == 1
@@ -211,17 +213,17 @@ def test_cancel_stops_a_running_job_within_seconds(
     wait_until(
         lambda: any(
             e["type"] == "metrics"
-            for e in httpx.get(f"{gateway}/v1/fine_tuning/jobs/{job['id']}/events").json()["data"]
+            for e in HTTP.get(f"{gateway}/v1/fine_tuning/jobs/{job['id']}/events").json()["data"]
         ),
         timeout_s=600,
         interval_s=0.5,
         what="training to start",
     )
-    response = httpx.post(f"{gateway}/v1/fine_tuning/jobs/{job['id']}/cancel")
+    response = HTTP.post(f"{gateway}/v1/fine_tuning/jobs/{job['id']}/cancel")
     assert response.status_code == 200
     done = _wait_status(gateway, job["id"], {"cancelled", "failed", "succeeded"}, timeout_s=60)
     assert done["status"] == "cancelled"
-    again = httpx.post(f"{gateway}/v1/fine_tuning/jobs/{job['id']}/cancel")
+    again = HTTP.post(f"{gateway}/v1/fine_tuning/jobs/{job['id']}/cancel")
     assert again.status_code == 409
 
 
@@ -240,7 +242,7 @@ def test_cancel_stops_a_running_job_within_seconds(
 )
 def test_bad_job_requests_are_400(gateway: str, files: dict, tiny_model_dir: Path, body, param):
     request = {"model": str(tiny_model_dir), "training_file": files["train"], **body}
-    response = httpx.post(f"{gateway}/v1/fine_tuning/jobs", json=request)
+    response = HTTP.post(f"{gateway}/v1/fine_tuning/jobs", json=request)
     assert response.status_code == 400, response.text
     assert response.json()["error"]["param"] == param
 
@@ -250,14 +252,14 @@ def test_malformed_training_file_is_400_naming_the_line(gateway: str):
         {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}
     )
     bad = json.dumps({"messages": [{"role": "user", "content": "q"}]})
-    response = httpx.post(
+    response = HTTP.post(
         f"{gateway}/v1/files",
         files={"file": ("t.jsonl", f"{good}\n{good}\n{bad}\n".encode())},
         data={"purpose": "fine-tune"},
     )
     assert response.status_code == 400
     assert "line 3" in response.json()["error"]["message"]
-    not_json = httpx.post(
+    not_json = HTTP.post(
         f"{gateway}/v1/files",
         files={"file": ("t.jsonl", b"{oops\n")},
         data={"purpose": "fine-tune"},
@@ -272,14 +274,14 @@ def test_job_records_survive_a_gateway_restart(
     first, url = _start_gateway(stack_env, logs)
     try:
         job = _create(url, files, str(tiny_model_dir), max_steps=1)
-        httpx.post(f"{url}/v1/fine_tuning/jobs/{job['id']}/cancel")
+        HTTP.post(f"{url}/v1/fine_tuning/jobs/{job['id']}/cancel")
         before = _job(url, job["id"])
     finally:
         first.stop()
     second, url = _start_gateway(stack_env, logs)
     try:
         assert _job(url, job["id"]) == before
-        listed = httpx.get(f"{url}/v1/fine_tuning/jobs", params={"limit": 100}).json()["data"]
+        listed = HTTP.get(f"{url}/v1/fine_tuning/jobs", params={"limit": 100}).json()["data"]
         assert job["id"] in [j["id"] for j in listed]
     finally:
         second.stop()
