@@ -18,6 +18,7 @@ _COMMAND_MODULES = (
     "finerag.cli.gateway",
     "finerag.cli.knowledge",
     "finerag.cli.training",
+    "finerag.cli.jobs",
 )
 
 

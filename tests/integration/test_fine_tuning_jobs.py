@@ -285,3 +285,33 @@ def test_job_records_survive_a_gateway_restart(
         assert job["id"] in [j["id"] for j in listed]
     finally:
         second.stop()
+
+
+def test_jobs_cli_speaks_to_the_gateway(
+    gateway: str,
+    sample_dataset: Path,
+    tiny_model_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+):
+    from finerag.cli import main
+    from shared.settings import get_settings
+
+    monkeypatch.setenv("FINERAG_GATEWAY_URL", gateway)
+    get_settings.cache_clear()
+    try:
+        train = sample_dataset / "train.jsonl"
+        code = main(["jobs", "submit", "--model", str(tiny_model_dir), "--train", str(train),
+                     "--suffix", "cli", "--set", "max_steps=1"])  # fmt: skip
+        assert code == 0
+        job = json.loads(capsys.readouterr().out)
+        assert job["status"] == "queued"
+        assert main(["jobs", "cancel", job["id"]]) == 0
+        assert json.loads(capsys.readouterr().out)["status"] in ("cancelled", "running")
+        assert main(["jobs", "list"]) == 0
+        assert job["id"] in capsys.readouterr().out
+        assert main(["jobs", "events", job["id"]]) == 0
+        assert "Job created" in capsys.readouterr().out
+        assert main(["jobs", "show", "ftjob-nope"]) == 2
+    finally:
+        get_settings.cache_clear()

@@ -67,7 +67,7 @@ def test_missing_files_fail_before_loading(tmp_path: Path):
         config.check_files()
 
 
-def test_llama_8b_estimate_matches_known_sizes():
+def _estimate_8b(**changes: object):
     from transformers import LlamaConfig
 
     llama = LlamaConfig(
@@ -78,39 +78,25 @@ def test_llama_8b_estimate_matches_known_sizes():
         num_attention_heads=32,
         num_key_value_heads=8,
     )
+    options: dict = {
+        "quantization": "4bit",
+        "lora_r": 16,
+        "batch_size": 2,
+        "seq_len": 2048,
+        "compute_bytes": 2,
+        "gradient_checkpointing": True,
+        "device": "cuda",
+    }
+    return llama, estimate_memory(llama, **{**options, **changes})
+
+
+def test_llama_8b_estimate_matches_known_sizes():
+    llama, qlora = _estimate_8b()
     assert lora_parameter_count(llama, 16) == 41_943_040  # PEFT's count for r=16, all-linear
-    qlora = estimate_memory(
-        llama,
-        quantization="4bit",
-        lora_r=16,
-        batch_size=2,
-        seq_len=2048,
-        compute_bytes=2,
-        gradient_checkpointing=True,
-        device="cuda",
-    )
-    full = estimate_memory(
-        llama,
-        quantization="none",
-        lora_r=16,
-        batch_size=2,
-        seq_len=2048,
-        compute_bytes=2,
-        gradient_checkpointing=True,
-        device="cuda",
-    )
+    _, full = _estimate_8b(quantization="none")
+    _, no_checkpointing = _estimate_8b(gradient_checkpointing=False)
     gib = 1 << 30
     assert 3.5 * gib < qlora.base_weights < 6 * gib  # 4-bit linear + bf16 embeddings
     assert 14 * gib < full.base_weights < 16 * gib  # 8B in bf16
     assert qlora.total < 16 * gib  # fits a 24 GB card with room
-    no_ckpt = estimate_memory(
-        llama,
-        quantization="4bit",
-        lora_r=16,
-        batch_size=2,
-        seq_len=2048,
-        compute_bytes=2,
-        gradient_checkpointing=False,
-        device="cuda",
-    )
-    assert no_ckpt.activations > 10 * qlora.activations
+    assert no_checkpointing.activations > 10 * qlora.activations
