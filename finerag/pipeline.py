@@ -163,7 +163,7 @@ def score_answers(answers: Sequence[GroundedAnswer]) -> dict[str, float]:
     }
 
 
-def run_demo(out: Path, report: Report = print, *, train_steps: int = 120) -> None:
+def run_demo(out: Path, report: Report = print, *, train_steps: int = 40) -> None:
     """The pipeline on the sample domain: ingest → dataset → QLoRA → compare base and tuned."""
     from finerag.embedded import InProcessRetrieval
     from services.trainer.config import CONFIGS_DIR, load_config

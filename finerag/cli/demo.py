@@ -25,7 +25,7 @@ def register(subparsers: Any) -> None:
         help="where the demo writes its files (default: FINERAG_DATA_DIR/demo)",
     )
     demo.add_argument(
-        "--train-steps", type=int, default=120, help="QLoRA steps on the tiny model (default 120)"
+        "--train-steps", type=int, default=40, help="QLoRA steps on the tiny model (default 40)"
     )
     demo.set_defaults(func=_demo)
 
