@@ -7,6 +7,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from services.gateway.core.generation import (
     Finished,
     GenerationEvent,
@@ -94,3 +96,20 @@ def fake_runtime(
     """A runtime with the scripted backend and in-memory Redis."""
     config = Settings(_env_file=None, data_dir=tmp_path, **settings)
     return build_runtime(config, backend=backend, retrieval=retrieval, redis=MemoryRedis())
+
+
+def micro_llama(**config: object) -> Any:
+    """A seeded two-layer random Llama (64 tokens, 32 wide) for decoding and adapter tests."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    shape: dict[str, object] = {
+        "vocab_size": 64,
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "max_position_embeddings": 256,
+    }
+    return LlamaForCausalLM(LlamaConfig(**{**shape, **config})).eval()

@@ -9,22 +9,11 @@ import torch
 
 from services.gateway.core.adapters import AdapterCache
 from shared.registry import ModelCard, write_card
+from tests.unit.gateway.fakes import micro_llama
 
 
 def _base():
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=64,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=128,
-    )
-    return LlamaForCausalLM(config).eval()
+    return micro_llama()
 
 
 def _publish(models_dir: Path, name: str, seed: int) -> None:

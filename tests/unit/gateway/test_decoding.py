@@ -8,28 +8,14 @@ import torch
 from services.gateway.core.decoding import GenerationJob, generate_batch, sample_tokens
 from services.gateway.core.generation import Finished, SamplingParams, TextDelta
 from services.gateway.core.stop_text import StopText
+from tests.unit.gateway.fakes import micro_llama
 
 PAD, EOS = 0, 1
 
 
 @pytest.fixture(scope="module")
 def model():
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=64,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=256,
-        pad_token_id=PAD,
-        bos_token_id=2,
-        eos_token_id=EOS,
-    )
-    return LlamaForCausalLM(config).eval()
+    return micro_llama(pad_token_id=PAD, bos_token_id=2, eos_token_id=EOS)
 
 
 def _decode(ids):
