@@ -50,7 +50,9 @@ def _skewed_dataset(out: Path, n: int, seed: int) -> None:
     (out / "train.jsonl").write_text("\n".join(lines) + "\n")
 
 
-def _run_one(model_dir: str, dataset: str, packing: bool, steps: int, batch: int) -> dict:
+def _run_one(
+    model_dir: str, dataset: str, packing: bool, steps: int, batch: int, max_len: int
+) -> dict:
     """Train in this process; report tokens/s (real tokens, padding excluded) and peak RSS."""
     import torch
     from datasets import Dataset
@@ -79,7 +81,7 @@ def _run_one(model_dir: str, dataset: str, packing: bool, steps: int, batch: int
             report_to=[],
             save_strategy="no",
             logging_steps=steps,
-            max_length=1024,
+            max_length=max_len,
             packing=packing,
             packing_strategy="bfd",
             completion_only_loss=True,
@@ -117,11 +119,13 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--examples", type=int, default=400)
+    parser.add_argument("--max-len", type=int, default=1024, help="max_length (packed row length)")
     parser.add_argument("--_child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args._child:  # one configuration per process, so peak memory is its own
         model, dataset, packing, steps = args._child
-        print(json.dumps(_run_one(model, dataset, packing == "1", int(steps), args.batch)))
+        result = _run_one(model, dataset, packing == "1", int(steps), args.batch, args.max_len)
+        print(json.dumps(result))
         return
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -142,6 +146,8 @@ def main() -> None:
                         __file__,
                         "--batch",
                         str(args.batch),
+                        "--max-len",
+                        str(args.max_len),
                         "--_child",
                         model_dir,
                         str(dataset),
