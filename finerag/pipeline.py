@@ -32,14 +32,19 @@ def _step(report: Report, title: str) -> Iterator[None]:
     report(f"   ({time.monotonic() - started:.1f} s)")
 
 
+def build_tiny_from_domain(out: Path, domain: SampleDomain, spec: TinyModelSpec) -> Path:
+    """The tiny model pretrained on the domain's documents; its tokenizer sees the questions too."""
+    texts = list(iter_corpus_texts(domain))
+    documents = texts[: len(domain.doc_ids)]  # the documents come first, one text each
+    return build_tiny_model(out, documents, spec, tokenizer_texts=texts[len(documents) :])
+
+
 def ensure_tiny_model(out: Path, domain: SampleDomain, spec: TinyModelSpec) -> Path:
     """Build the tiny model into `out` unless the same spec was built there already."""
     card = out / "finerag_tiny.json"
     if card.exists() and json.loads(card.read_text()).get("spec") == spec.__dict__:
         return out
-    documents = list(iter_corpus_texts(domain, documents_only=True))
-    questions = list(iter_corpus_texts(domain))[len(documents) :]
-    return build_tiny_model(out, documents, spec, tokenizer_texts=questions)
+    return build_tiny_from_domain(out, domain, spec)
 
 
 def ingest_folder(retrieval: RetrievalClient, settings: Settings, kb: str, folder: Path) -> int:

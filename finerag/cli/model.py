@@ -8,8 +8,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from finerag.sample_domain import generate_sample_domain, iter_corpus_texts
-from finerag.tiny_model import TinyModelSpec, build_tiny_model
+from finerag.pipeline import build_tiny_from_domain
+from finerag.sample_domain import generate_sample_domain
+from finerag.tiny_model import TinyModelSpec
 
 
 def register(subparsers: Any) -> None:
@@ -43,10 +44,7 @@ def build_from_sample(out: Path, spec: TinyModelSpec, sample_dir: Path | None = 
     """Build the tiny model with the sample domain's documents as its corpus."""
     with tempfile.TemporaryDirectory(prefix="finerag-sample-") as tmp:
         # Generation is deterministic, so regenerating an existing domain rewrites the same files.
-        domain = generate_sample_domain(sample_dir or Path(tmp))
-        documents = list(iter_corpus_texts(domain, documents_only=True))
-        everything = list(iter_corpus_texts(domain))
-        return build_tiny_model(out, documents, spec, tokenizer_texts=everything[len(documents) :])
+        return build_tiny_from_domain(out, generate_sample_domain(sample_dir or Path(tmp)), spec)
 
 
 def _tiny(args: argparse.Namespace) -> int:

@@ -43,11 +43,6 @@ class SampleDomain:
     documents: dict[str, int]  # count per format: md, txt, html, pdf
     questions: dict[str, int]  # count per question type
 
-    @property
-    def root(self) -> Path:
-        """The folder holding `kb/`, `qa.jsonl` and `README.md` (same as `out_dir`)."""
-        return self.out_dir
-
 
 def _records(cases_by_type: dict[str, list[Case]], seed: int) -> list[dict[str, Any]]:
     """Number the cases per type ("fact-0001") and word them."""
