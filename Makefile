@@ -3,13 +3,19 @@ VENV    ?= .venv
 PYTHON  ?= python3
 BIN     := $(VENV)/bin
 PROFILE ?= smoke
+# The local stack's ports and settings (`make up-local`, `make load`): KEY=VALUE lines.
+LOCAL_ENV ?= infra/local/local.env
+local_env = $(shell sed -n 's/^$(1)=//p' $(LOCAL_ENV))
+LOAD_KB      ?= acme
+LOAD_REPORTS ?= .finerag/loadtests
+LOAD_SAMPLE  ?= .finerag/loadtests/sample-domain
 
 # Nothing in the demo or the tests may reach for the Hugging Face Hub.
 export HF_HUB_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup demo test test-unit test-integration lint fmt up down load clean
+.PHONY: setup demo test test-unit test-integration lint fmt up up-cpu down up-local load clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,15 +50,30 @@ fmt: setup
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-up:  ## the distributed stack under Docker Compose
-	docker compose up -d --build
+up:  ## the distributed stack under Docker Compose (NVIDIA GPU for the trainer and the gateway)
+	docker compose --profile gpu up -d --build
+
+up-cpu:  ## the same stack on a machine without a GPU (slow: for trying it out)
+	docker compose --profile cpu up -d --build
 
 down:
-	docker compose down
+	docker compose --profile gpu --profile cpu down
 
-load: setup  ## Locust load profiles (arrive with the load-test issue)
-	@test -f loadtests/locustfile.py || { echo "make load: no load tests yet (loadtests/ is empty)"; exit 2; }
-	$(BIN)/locust -f loadtests/locustfile.py --config loadtests/$(PROFILE).conf
+up-local: setup  ## every service as a local process on 127.0.0.1 (honcho; Redis as found)
+	@model="$(call local_env,FINERAG_BASE_MODEL)"; \
+	if [ "$$model" = "$(call local_env,FINERAG_DATA_DIR)/tiny-model" ] && [ ! -f "$$model/config.json" ]; then \
+		$(BIN)/finerag model tiny --out "$$model"; fi
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/honcho --procfile infra/local/Procfile --env $(LOCAL_ENV) start
+
+load: setup  ## Locust, headless, against `make up-local` (PROFILE=smoke|stress|soak); reports in .finerag/loadtests
+	@test -d $(LOAD_SAMPLE) || $(BIN)/finerag sample-domain --out $(LOAD_SAMPLE)
+	FINERAG_INGESTION_URL=http://127.0.0.1:$(call local_env,LOCAL_INGESTION_PORT) \
+		$(BIN)/finerag ingest $(LOAD_SAMPLE)/kb --kb $(LOAD_KB)
+	@mkdir -p $(LOAD_REPORTS)
+	$(BIN)/python -m locust -f loadtests/locustfile.py --headless --load-profile $(PROFILE) \
+		--host http://127.0.0.1:$(call local_env,LOCAL_GATEWAY_PORT) \
+		--retrieval-host http://127.0.0.1:$(call local_env,LOCAL_RETRIEVAL_PORT) --kb $(LOAD_KB) \
+		--csv $(LOAD_REPORTS)/$(PROFILE) --html $(LOAD_REPORTS)/$(PROFILE).html
 
 clean:
 	rm -rf .finerag .pytest_cache .mypy_cache .ruff_cache
