@@ -17,6 +17,7 @@ _COMMAND_MODULES = (
     "finerag.cli.config",
     "finerag.cli.gateway",
     "finerag.cli.knowledge",
+    "finerag.cli.evaluation",  # after knowledge: extends its `eval` group
     "finerag.cli.training",
     "finerag.cli.jobs",
 )

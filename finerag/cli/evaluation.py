@@ -1,0 +1,368 @@
+"""`finerag eval --model NAME ...`: the evaluation matrix and release gate; `finerag eval gate`.
+
+`finerag eval` is a command group (`finerag eval retrieval` lives in knowledge.py). Given
+`--model` and no subcommand it evaluates a model, as issue 6 spells it:
+
+    finerag eval --model NAME [--base NAME] --qa FILE [--kb NAME] --out DIR [--gate FILE]
+                 [--endpoint URL]
+
+In-process (no `--endpoint`) the base model and the registry's adapter are loaded here with
+`shared.modeling`; with `--endpoint` every generation goes to that OpenAI-compatible server (the
+FineRAG gateway, vLLM, ...). Retrieval runs client-side either way (FINERAG_RETRIEVAL_URL, or
+the local store). Exit status: 0 done (gate passed or none), 1 gate failed, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+from finerag.cli.knowledge import _quiet_model_loading, _subcommand_group, open_retrieval, parse_ks
+from shared.errors import InvalidRequestError, NotFoundError
+from shared.settings import Settings, get_settings
+
+MODES = ("no_rag", "rag")
+
+
+def _csv(choices: Sequence[str] | None = None) -> Any:
+    def parse(text: str) -> list[str]:
+        values = [part.strip() for part in text.split(",") if part.strip()]
+        if choices is not None:
+            unknown = [v for v in values if v not in choices]
+            if unknown:
+                raise argparse.ArgumentTypeError(
+                    f"unknown value(s) {unknown}; choose from {', '.join(choices)}"
+                )
+        if not values:
+            raise argparse.ArgumentTypeError("give at least one value")
+        return values
+
+    return parse
+
+
+def register(subparsers: Any) -> None:
+    """Make `finerag eval --model ...` evaluate a model; add `finerag eval gate`."""
+    group = _subcommand_group(subparsers, "eval", "measure retrieval or models")
+    group.required = False  # `finerag eval --model ...` takes no subcommand
+    parser: argparse.ArgumentParser = subparsers.choices["eval"]
+    parser.description = (
+        "Evaluate a fine-tuned model against its base, without and with RAG "
+        "(finerag eval --model NAME --qa FILE --kb NAME --out DIR [--gate FILE]), "
+        "or run a subcommand. See docs/evaluation.md."
+    )
+    what = parser.add_argument_group("what to evaluate")
+    what.add_argument("--model", help="the fine-tuned model: a registry name (or served name)")
+    what.add_argument("--base", help="the base to compare with (default: the model card's)")
+    what.add_argument("--qa", type=Path, help="questions in the evaluation JSONL format")
+    what.add_argument("--kb", help="knowledge base for the RAG runs (without: no-RAG runs only)")
+    what.add_argument(
+        "--out", type=Path, help="folder for report.json, report.md, cases.jsonl, PNGs"
+    )
+    what.add_argument("--gate", type=Path, help="release gate YAML: exit 1 when the model fails it")
+    what.add_argument("--endpoint", help="OpenAI-compatible server URL (default: in-process)")
+    what.add_argument("--api-key", help="Bearer key for --endpoint (default: $OPENAI_API_KEY)")
+    what.add_argument(
+        "--dataset",
+        type=Path,
+        help="dataset folder: check served prompts against it; needed for --split validation",
+    )
+
+    budget = parser.add_argument_group("how much to run")
+    budget.add_argument("--limit", type=int, help="at most N cases, spread over the types")
+    budget.add_argument(
+        "--types",
+        type=_csv(("factual", "unanswerable", "multi_hop", "arithmetic")),
+        help="comma-separated question types (default: all)",
+    )
+    budget.add_argument(
+        "--split",
+        choices=("all", "validation"),
+        default="all",
+        help="validation: only cases of the dataset's validation split",
+    )
+    budget.add_argument(
+        "--no-variants",
+        dest="variants",
+        action="store_false",
+        help="skip the customer-simulation variants",
+    )
+    budget.add_argument(
+        "--variant-kinds",
+        type=_csv(),
+        help="only these variant kinds (typo,paraphrase,terse,follow_up)",
+    )
+    budget.add_argument(
+        "--no-step-by-step",
+        dest="step_by_step",
+        action="store_false",
+        help="skip the step-by-step reasoning runs",
+    )
+    budget.add_argument(
+        "--modes", type=_csv(MODES), default=list(MODES), help="no_rag,rag (default both)"
+    )
+
+    tuning = parser.add_argument_group("generation and scoring")
+    tuning.add_argument(
+        "--top-k", type=int, help="sources per RAG prompt (default: the dataset's, else 4)"
+    )
+    tuning.add_argument("--search-mode", choices=("hybrid", "dense", "sparse"), default="hybrid")
+    tuning.add_argument(
+        "--retrieval-k",
+        type=parse_ks,
+        default=[1, 3, 5, 10],
+        help="cut-offs of recall@k and nDCG@k (default 1,3,5,10)",
+    )
+    tuning.add_argument("--max-tokens", type=int, default=64, help="answer budget (default 64)")
+    tuning.add_argument("--step-by-step-max-tokens", type=int, default=192)
+    tuning.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples")
+    tuning.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    tuning.add_argument("--batch-size", type=int, default=8, help="in-process generation batch")
+    tuning.add_argument(
+        "--concurrency", type=int, default=8, help="requests in flight (--endpoint)"
+    )
+    tuning.add_argument(
+        "--quantization",
+        choices=("none", "4bit"),
+        help="in-process base precision (default FINERAG_SERVE_QUANTIZATION)",
+    )
+    tuning.add_argument(
+        "--tokenizer",
+        help="renders prompts for the records and the prompt check with --endpoint "
+        "(default: --base when it is a local folder)",
+    )
+    tuning.add_argument("--judge-endpoint", help="OpenAI-compatible server of an LLM judge")
+    tuning.add_argument("--judge-model", help="the judge's model name")
+    parser.set_defaults(func=run_eval_models)
+
+    gate = group.add_parser("gate", help="apply a release gate to an existing report.json")
+    gate.add_argument("--report", type=Path, required=True, help="a report.json of finerag eval")
+    gate.add_argument("--gate", type=Path, required=True, help="release gate YAML")
+    gate.set_defaults(func=run_eval_gate)
+
+
+# --- finerag eval --model ---------------------------------------------------------------------
+
+
+def _base_for(args: argparse.Namespace, settings: Settings, chat: Any | None) -> str:
+    """--base, else the registry card's base, else the endpoint's parent, else the settings'."""
+    from shared.registry import read_card
+
+    if args.base:
+        return str(args.base)
+    try:
+        return read_card(settings.models_dir, args.model).base_model
+    except (NotFoundError, InvalidRequestError):
+        if chat is None:
+            names = [p.name for p in settings.models_dir.glob("*") if (p / "card.json").is_file()]
+            raise NotFoundError(
+                f"The model {args.model!r} is not in the registry {settings.models_dir} "
+                f"(it holds {sorted(names)}); give a registry name, or --base with --endpoint.",
+                param="model",
+            ) from None
+    for model in chat.list_models():
+        if model.get("id") == args.model and model.get("parent"):
+            return str(model["parent"])
+    return settings.base_model
+
+
+def _top_k(args: argparse.Namespace) -> int:
+    if args.top_k:
+        return int(args.top_k)
+    if args.dataset is not None and (args.dataset / "card.json").is_file():
+        import json
+
+        card = json.loads((args.dataset / "card.json").read_text(encoding="utf-8"))
+        grounded = card.get("grounded") or {}
+        if grounded.get("top_k"):
+            return int(grounded["top_k"])
+    return 4
+
+
+def _renderer(name: str | None) -> Any:
+    if not name:
+        return None
+    from shared.modeling import load_tokenizer
+    from shared.prompts import render_prompt
+
+    tokenizer = load_tokenizer(name)
+    return lambda messages: render_prompt(tokenizer, messages)
+
+
+def run_eval_models(args: argparse.Namespace) -> int:
+    """`finerag eval --model NAME --qa FILE [--kb NAME] --out DIR [--gate FILE] [--endpoint]`."""
+    from services.trainer.evaluation import (
+        EvalOptions,
+        HttpChatClient,
+        LlmJudge,
+        LocalChatClient,
+        ModelPair,
+        apply_gate,
+        evaluate,
+        load_gate,
+        read_cases,
+        select_cases,
+        validation_case_ids,
+        write_outputs,
+    )
+
+    missing = [flag for flag, value in (("--model", args.model), ("--qa", args.qa),
+                                        ("--out", args.out)) if not value]  # fmt: skip
+    if missing:
+        raise InvalidRequestError(
+            f"finerag eval needs {', '.join(missing)} (or a subcommand: retrieval, gate); "
+            "see finerag eval --help"
+        )
+    if bool(args.judge_endpoint) != bool(args.judge_model):
+        raise InvalidRequestError("--judge-endpoint and --judge-model go together")
+    settings = get_settings()
+    _quiet_model_loading()
+    gate = load_gate(args.gate) if args.gate else None  # fail on a bad gate before any work
+
+    ids = None
+    if args.split == "validation":
+        if args.dataset is None:
+            raise InvalidRequestError("--split validation needs --dataset DIR", param="split")
+        ids = validation_case_ids(args.dataset)
+    cases = select_cases(read_cases(args.qa), types=args.types, ids=ids, limit=args.limit)
+    modes = tuple(m for m in MODES if m in args.modes)
+    if args.kb is None and "rag" in modes:
+        if args.modes != list(MODES):
+            raise InvalidRequestError("--modes rag needs --kb", param="kb")
+        modes = ("no_rag",)
+        print("no --kb: running without RAG only", file=sys.stderr)
+    options = EvalOptions(
+        modes=modes,  # type: ignore[arg-type]
+        top_k=_top_k(args),
+        search_mode=args.search_mode,
+        retrieval_ks=tuple(args.retrieval_k),
+        max_tokens=args.max_tokens,
+        step_by_step=args.step_by_step,
+        step_by_step_max_tokens=args.step_by_step_max_tokens,
+        variants=args.variants,
+        variant_kinds=tuple(args.variant_kinds) if args.variant_kinds else None,
+        bootstrap_samples=args.bootstrap,
+        seed=args.seed,
+        chunk_size=max(args.batch_size, args.concurrency) * 4,
+    )
+
+    from tqdm import tqdm
+
+    with ExitStack() as stack:
+        chat: Any
+        if args.endpoint:
+            api_key = args.api_key or os.environ.get("OPENAI_API_KEY")
+            chat = stack.enter_context(
+                HttpChatClient(args.endpoint, api_key=api_key, concurrency=args.concurrency)
+            )
+            base = _base_for(args, settings, chat)
+            local_base = args.tokenizer or (base if Path(base).is_dir() else None)
+            render = _renderer(local_base)
+        else:
+            base = _base_for(args, settings, None)
+            chat = LocalChatClient(
+                base,
+                models_dir=settings.models_dir,
+                quantization=args.quantization or settings.serve_quantization,
+                batch_size=args.batch_size,
+            )
+            stack.callback(chat.close)
+            render = chat.render
+        judge = None
+        if args.judge_endpoint:
+            judge_client = stack.enter_context(
+                HttpChatClient(
+                    args.judge_endpoint, api_key=args.api_key, concurrency=args.concurrency
+                )
+            )
+            judge = LlmJudge(judge_client, args.judge_model)
+        retrieval = stack.enter_context(open_retrieval(settings)) if args.kb else None
+        bar = stack.enter_context(tqdm(unit="answer", desc="evaluating", file=sys.stderr))
+
+        def total(count: int) -> None:
+            bar.total = count
+            bar.refresh()
+
+        evaluation = evaluate(
+            cases,
+            chat=chat,
+            models=ModelPair(fine_tuned=args.model, base=base),
+            options=options,
+            retrieval=retrieval,
+            kb=args.kb,
+            render=render,
+            dataset_dir=args.dataset,
+            judge=judge,
+            on_progress=bar.update,
+            on_total=total,
+            meta={
+                "qa": str(args.qa),
+                "endpoint": args.endpoint,
+                "dataset": str(args.dataset) if args.dataset else None,
+                "split": args.split,
+            },
+        )
+    report = evaluation.report
+    if gate is not None:
+        report.gate = apply_gate(report, gate, source=str(args.gate))
+    files = write_outputs(evaluation, args.out)
+    print(format_summary(report))
+    print(f"\nwritten: {files.report_md}, {files.report_json}, {files.cases_jsonl}, "
+          f"{', '.join(str(p) for p in files.charts)}")  # fmt: skip
+    return 1 if report.gate is not None and not report.gate.passed else 0
+
+
+def format_summary(report: Any) -> str:
+    """The headline matrix and the gate verdict, as plain text."""
+    from services.trainer.evaluation.catalog import headline_metrics
+    from services.trainer.evaluation.report_markdown import format_stat
+
+    runs = list(report.runs)
+    rows = [["metric", *runs]]
+    for definition in headline_metrics():
+        stats = [report.runs[r].metrics.get(definition.name) for r in runs]
+        if not any(s and s.overall.n for s in stats):
+            continue
+        rows.append([definition.name, *(format_stat(s.overall if s else None) for s in stats)])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
+    if report.gate is not None:
+        lines += ["", format_verdict(report.gate)]
+    return "\n".join(lines)
+
+
+def format_verdict(verdict: Any) -> str:
+    """Each rule with its numbers, then PASSED or FAILED."""
+    lines = []
+    for rule in verdict.rules:
+        status = "skip" if rule.skipped else "pass" if rule.passed else "FAIL"
+        lines.append(f"[{status}] {rule.rule}: {rule.detail}")
+    lines.append(f"gate {'PASSED' if verdict.passed else 'FAILED'}")
+    return "\n".join(lines)
+
+
+# --- finerag eval gate ------------------------------------------------------------------------
+
+
+def run_eval_gate(args: argparse.Namespace) -> int:
+    """`finerag eval gate --report report.json --gate gate.yaml`: exit 1 when it fails."""
+    from pydantic import ValidationError
+
+    from services.trainer.evaluation import Report, apply_gate, load_gate
+
+    gate = load_gate(args.gate)
+    if not args.report.is_file():
+        raise InvalidRequestError(f"{args.report}: no such report", param="report")
+    try:
+        report = Report.model_validate_json(args.report.read_text(encoding="utf-8"))
+    except ValidationError as exc:
+        raise InvalidRequestError(
+            f"{args.report}: not a finerag eval report ({exc.errors()[0]['msg']})"
+        ) from None
+    verdict = apply_gate(report, gate, source=str(args.gate))
+    print(format_verdict(verdict))
+    return 0 if verdict.passed else 1

@@ -1,0 +1,64 @@
+"""A metric's value with a seeded bootstrap 95% interval and its case count; never NaN.
+
+Every metric is a ratio of sums over *units*, one unit per question case: a unit is a
+(numerator, denominator) pair, e.g. (1, 1) for a correct answer, (2, 4) for a case with two of
+four variants answered correctly, (0, 0) for a case the metric does not apply to. The value is
+sum(numerators) / sum(denominators); the interval resamples cases with replacement, so answers
+to the variants of one case stay together. With no applicable case the value and interval are
+null and n is 0.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+Unit = tuple[float, float]
+
+DEFAULT_SAMPLES = 1000
+
+
+class Stat(BaseModel):
+    """One metric on one slice: value, 95% interval, and the cases it rests on."""
+
+    value: float | None = Field(description="null when no case applies (n = 0)")
+    ci_low: float | None = None
+    ci_high: float | None = None
+    n: int = Field(0, description="Cases the metric applies to (denominator > 0).")
+
+
+def _seed(seed: int, key: str) -> int:
+    """A seed per metric slice, independent of the order metrics are computed in."""
+    digest = hashlib.sha256(f"{seed}\0{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big")
+
+
+def bootstrap(
+    units: Sequence[Unit], *, key: str, seed: int = 0, samples: int = DEFAULT_SAMPLES
+) -> Stat:
+    """The ratio of sums over `units`, with a percentile bootstrap 95% interval.
+
+    Args:
+        units: (numerator, denominator) per case; cases with denominator 0 are left out.
+        key: names the slice (metric, run, type); with `seed` it seeds the resampling.
+        seed: the evaluation's seed.
+        samples: bootstrap resamples (0 = no interval).
+    """
+    kept = [(float(num), float(den)) for num, den in units if den > 0]
+    n = len(kept)
+    if n == 0:
+        return Stat(value=None, n=0)
+    numerators = np.array([u[0] for u in kept])
+    denominators = np.array([u[1] for u in kept])
+    value = float(numerators.sum() / denominators.sum())
+    if samples <= 0:
+        return Stat(value=value, n=n)
+    rng = np.random.default_rng(_seed(seed, key))
+    picks = rng.integers(0, n, size=(samples, n))
+    ratios = numerators[picks].sum(axis=1) / denominators[picks].sum(axis=1)
+    low, high = np.percentile(ratios, [2.5, 97.5])
+    # Rounding can leave the point a hair outside a degenerate interval.
+    return Stat(value=value, ci_low=min(float(low), value), ci_high=max(float(high), value), n=n)

@@ -1,0 +1,123 @@
+"""PNG charts of the matrix (matplotlib, Agg backend: no display needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from services.trainer.evaluation.bootstrap import Stat
+from services.trainer.evaluation.catalog import headline_metrics
+from services.trainer.evaluation.report import Report
+
+_COLOURS = {"base/no_rag": "#bdbdbd", "base/rag": "#737373",
+            "fine_tuned/no_rag": "#9ecae1", "fine_tuned/rag": "#2171b5"}  # fmt: skip
+
+
+def _bars(ax: Any, labels: list[str], series: dict[str, list[Stat | None]]) -> None:
+    """Grouped bars with 95% interval whiskers; missing values are drawn as gaps."""
+    import numpy as np
+
+    width = 0.8 / max(1, len(series))
+    positions = np.arange(len(labels))
+    for offset, (run, stats) in enumerate(series.items()):
+        values = [s.value if s and s.value is not None else 0.0 for s in stats]
+        lower = [
+            (s.value - s.ci_low) if s and s.value is not None and s.ci_low is not None else 0.0
+            for s in stats
+        ]
+        upper = [
+            (s.ci_high - s.value) if s and s.value is not None and s.ci_high is not None else 0.0
+            for s in stats
+        ]
+        ax.bar(
+            positions + offset * width - 0.4 + width / 2,
+            values,
+            width,
+            yerr=[lower, upper],
+            capsize=2,
+            label=run,
+            color=_COLOURS.get(run),
+        )
+    ax.set_xticks(positions)
+    ax.set_xticklabels(labels, rotation=30, ha="right", fontsize=8)
+    ax.set_ylim(0, 1.05)
+    ax.legend(fontsize=7)
+
+
+def write_charts(report: Report, out_dir: Path) -> list[Path]:
+    """matrix.png (headline metrics × runs), by_type.png, variants.png; returns the files."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    runs = report.runs
+
+    names = [
+        d.name
+        for d in headline_metrics()
+        if any((m := r.metrics.get(d.name)) and m.overall.n for r in runs.values())
+    ]
+    fig, ax = plt.subplots(figsize=(max(6.0, len(names) * 1.1), 4.5))
+    _bars(
+        ax,
+        names,
+        {
+            run: [r.metrics[n].overall if n in r.metrics else None for n in names]
+            for run, r in runs.items()
+        },
+    )
+    ax.set_title("Headline metrics: base vs fine-tuned, without and with RAG")
+    fig.tight_layout()
+    written.append(out_dir / "matrix.png")
+    fig.savefig(written[-1], dpi=110)
+    plt.close(fig)
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+    for ax, metric in zip(
+        axes, ("accuracy.correct", "hallucination.hallucination_rate"), strict=True
+    ):
+        types = list(
+            dict.fromkeys(
+                t
+                for r in runs.values()
+                if metric in r.metrics
+                for t, s in r.metrics[metric].by_type.items()
+                if s.n
+            )
+        )
+        _bars(
+            ax,
+            types,
+            {
+                run: [
+                    r.metrics[metric].by_type.get(t) if metric in r.metrics else None for t in types
+                ]
+                for run, r in runs.items()
+            },
+        )
+        ax.set_title(f"{metric} by question type", fontsize=10)
+    fig.tight_layout()
+    written.append(out_dir / "by_type.png")
+    fig.savefig(written[-1], dpi=110)
+    plt.close(fig)
+
+    metric = "customer.variant_accuracy"
+    kinds = list(dict.fromkeys(k for r in runs.values() if metric in r.metrics
+                               for k in r.metrics[metric].by_kind))  # fmt: skip
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    _bars(
+        ax,
+        kinds,
+        {
+            run: [r.metrics[metric].by_kind.get(k) if metric in r.metrics else None for k in kinds]
+            for run, r in runs.items()
+        },
+    )
+    ax.set_title("Customer simulation: variant accuracy by kind", fontsize=10)
+    fig.tight_layout()
+    written.append(out_dir / "variants.png")
+    fig.savefig(written[-1], dpi=110)
+    plt.close(fig)
+    return written

@@ -1,0 +1,323 @@
+"""How the evaluation reaches a model: one interface, an OpenAI-compatible HTTP client, and an
+in-process client over `shared.modeling`.
+
+Both generate greedily (temperature 0), so a run is repeatable. The HTTP client speaks plain
+`POST /v1/chat/completions` (the FineRAG gateway, vLLM, or any OpenAI-compatible server); the
+evaluation builds the grounded messages itself, so the server needs no RAG extension.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import httpx
+
+from shared.errors import (
+    AuthenticationError,
+    InvalidRequestError,
+    NotFoundError,
+    ServiceUnavailableError,
+)
+from shared.modeling import Quantization
+from shared.prompts import Message, render_prompt
+from shared.registry import model_dir, read_card
+
+log = logging.getLogger("finerag.trainer.evaluation")
+
+# Llama 3.1 ends a turn with any of these (the gateway stops at the same ones).
+END_TOKENS = ("<|eot_id|>", "<|eom_id|>", "<|end_of_text|>")
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """One greedy chat completion."""
+
+    model: str
+    messages: Sequence[Message]
+    max_tokens: int
+
+
+@dataclass(frozen=True)
+class ChatResult:
+    """The reply; `finish_reason` is "stop" when the model ended its turn, "length" when it hit
+    max_tokens, "error" when no reply came (`error` says why)."""
+
+    text: str
+    finish_reason: str
+    error: str | None = None
+
+
+class ChatClient(Protocol):
+    """What the evaluation needs from a model server."""
+
+    def check_models(self, models: Sequence[str]) -> None:
+        """Raise NotFoundError naming the first model that is not served."""
+        ...
+
+    def complete(self, requests: Sequence[ChatRequest]) -> list[ChatResult]:
+        """Answer every request (in order); failures come back as results, not exceptions."""
+        ...
+
+    def close(self) -> None:
+        """Release the model or the connection pool."""
+        ...
+
+
+def openai_base_url(url: str) -> str:
+    """`http://host:8000` or `http://host:8000/v1` → `http://host:8000/v1`."""
+    url = url.rstrip("/")
+    return url if url.endswith("/v1") else f"{url}/v1"
+
+
+class HttpChatClient:
+    """Any OpenAI-compatible server over HTTP; `concurrency` requests in flight at once (the
+    gateway batches concurrent requests into one generation)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        timeout_s: float = 300.0,
+        concurrency: int = 8,
+        retries: int = 2,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.base_url = openai_base_url(base_url)
+        self._http = httpx.Client(
+            base_url=self.base_url, headers=headers, timeout=timeout_s, transport=transport
+        )
+        self._concurrency = max(1, concurrency)
+        self._retries = retries
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def __enter__(self) -> HttpChatClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def list_models(self) -> list[dict[str, Any]]:
+        """`GET /v1/models`."""
+        response = self._send("GET", "/models")
+        _raise_for_caller_error(response, self.base_url)
+        if not response.is_success:
+            raise ServiceUnavailableError(
+                f"{self.base_url}/models answered {response.status_code}: {response.text[:200]}"
+            )
+        return list(response.json().get("data", []))
+
+    def check_models(self, models: Sequence[str]) -> None:
+        """NotFoundError for a model the server does not list."""
+        served = [str(m.get("id")) for m in self.list_models()]
+        for model in models:
+            if model not in served:
+                raise NotFoundError(
+                    f"The endpoint {self.base_url} does not serve the model {model!r}; "
+                    f"it serves {served}.",
+                    param="model",
+                    code="model_not_found",
+                )
+
+    def complete(self, requests: Sequence[ChatRequest]) -> list[ChatResult]:
+        """Send the requests concurrently; results come back in request order."""
+        with ThreadPoolExecutor(max_workers=self._concurrency) as pool:
+            return list(pool.map(self._complete_one, requests))
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            return self._http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise ServiceUnavailableError(
+                f"the endpoint {self.base_url} is unreachable: {exc}"
+            ) from exc
+
+    def _complete_one(self, request: ChatRequest) -> ChatResult:
+        body = {
+            "model": request.model,
+            "messages": [dict(m) for m in request.messages],
+            "max_tokens": request.max_tokens,
+            "temperature": 0,
+            "seed": 0,
+        }
+        last_error = ""
+        for _attempt in range(self._retries + 1):
+            try:
+                response = self._send("POST", "/chat/completions", json=body)
+            except ServiceUnavailableError as exc:
+                last_error = exc.message
+                continue
+            _raise_for_caller_error(response, self.base_url, request.model)
+            if response.status_code >= 500 or response.status_code == 429:
+                last_error = f"HTTP {response.status_code}: {response.text[:200]}"
+                continue
+            if not response.is_success:  # this request is the problem (e.g. too long)
+                return ChatResult("", "error", f"HTTP {response.status_code}: {_message(response)}")
+            try:
+                choice = response.json()["choices"][0]
+                text = choice["message"]["content"] or ""
+                reason = str(choice.get("finish_reason") or "unknown")
+            except (ValueError, KeyError, IndexError, TypeError):
+                return ChatResult("", "error", f"unreadable response: {response.text[:200]}")
+            return ChatResult(str(text), reason)
+        return ChatResult("", "error", last_error)
+
+
+def _message(response: httpx.Response) -> str:
+    try:
+        return str(response.json()["error"]["message"])
+    except (ValueError, KeyError, TypeError):
+        return response.text[:200]
+
+
+def _raise_for_caller_error(response: httpx.Response, url: str, model: str | None = None) -> None:
+    """Errors no retry or other case can fix: bad key, unknown model."""
+    if response.status_code == 401:
+        raise AuthenticationError(f"{url} refused the API key: {_message(response)}")
+    if response.status_code == 404:
+        what = f"the model {model!r}" if model else "the OpenAI API"
+        raise NotFoundError(f"{url} does not serve {what}: {_message(response)}", param="model")
+
+
+class LocalChatClient:
+    """The base model and registry adapters in this process, generating greedily in batches.
+
+    The base is loaded once (in 4-bit NF4 or the device's precision, like the gateway);
+    fine-tuned models are its LoRA adapters from the registry, switched on per batch.
+    """
+
+    def __init__(
+        self,
+        base_model: str,
+        *,
+        models_dir: Path,
+        quantization: Quantization = "none",
+        batch_size: int = 8,
+    ) -> None:
+        from shared.modeling import load_base_model, load_tokenizer
+
+        self.base_model = base_model
+        self._models_dir = models_dir
+        self._batch_size = max(1, batch_size)
+        self.tokenizer = load_tokenizer(base_model)
+        vocab = self.tokenizer.get_vocab()
+        names = [*END_TOKENS, self.tokenizer.eos_token]
+        self._end_ids = sorted({int(vocab[n]) for n in names if n and n in vocab})
+        self._pad_id = int(self.tokenizer.pad_token_id)
+        self._model: Any = load_base_model(base_model, quantization=quantization)
+        self._model.eval()
+        self._adapters: dict[str, str] = {}  # registry name -> PEFT adapter name
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        """Drop the model."""
+        self._model = None
+
+    def check_models(self, models: Sequence[str]) -> None:
+        """NotFoundError for a name that is neither the base nor a registry entry."""
+        for model in models:
+            if model != self.base_model:
+                try:
+                    read_card(self._models_dir, model)
+                except InvalidRequestError:
+                    raise NotFoundError(
+                        f"The model {model!r} does not exist.", param="model"
+                    ) from None
+
+    def render(self, messages: Sequence[Message]) -> str:
+        """The exact prompt text the model is given."""
+        return render_prompt(self.tokenizer, messages)
+
+    def complete(self, requests: Sequence[ChatRequest]) -> list[ChatResult]:
+        """Generate for every request, batching those of one model and budget (shortest first)."""
+        results: list[ChatResult | None] = [None] * len(requests)
+        groups: dict[tuple[str, int], list[int]] = {}
+        for index, request in enumerate(requests):
+            groups.setdefault((request.model, request.max_tokens), []).append(index)
+        with self._lock:
+            for (model, max_tokens), indices in groups.items():
+                encoded = {i: self._encode(requests[i].messages) for i in indices}
+                order = sorted(indices, key=lambda i: len(encoded[i]))
+                for start in range(0, len(order), self._batch_size):
+                    batch = order[start : start + self._batch_size]
+                    outputs = self._generate(model, [encoded[i] for i in batch], max_tokens)
+                    for i, (tokens, stopped) in zip(batch, outputs, strict=True):
+                        # Decoded as the gateway decodes, so both paths give the same text.
+                        text = str(
+                            self.tokenizer.decode(
+                                tokens, skip_special_tokens=True, clean_up_tokenization_spaces=False
+                            )
+                        )
+                        results[i] = ChatResult(text, "stop" if stopped else "length")
+        return [r for r in results if r is not None]
+
+    def _encode(self, messages: Sequence[Message]) -> list[int]:
+        return list(self.tokenizer(self.render(messages), add_special_tokens=False)["input_ids"])
+
+    def _with_model(self, name: str) -> Any:
+        """The model to run for `name`: the bare base, or the base with that adapter active."""
+        if name == self.base_model:
+            return self._model
+        from peft import PeftModel
+
+        if name not in self._adapters:
+            self.check_models([name])
+            key = f"a{len(self._adapters)}"
+            path = str(model_dir(self._models_dir, name))
+            if isinstance(self._model, PeftModel):
+                self._model.load_adapter(path, adapter_name=key)
+            else:
+                self._model = PeftModel.from_pretrained(self._model, path, adapter_name=key)
+            self._model.eval()
+            self._adapters[name] = key
+        self._model.set_adapter(self._adapters[name])
+        return self._model
+
+    def _generate(
+        self, model_name: str, prompts: Sequence[list[int]], max_tokens: int
+    ) -> list[tuple[list[int], bool]]:
+        """Greedy generation for left-padded prompts: each row's new tokens up to its first end
+        token, and whether it ended that way."""
+        import contextlib
+
+        import torch
+
+        model = self._with_model(model_name)
+        adapter_off: Any = contextlib.nullcontext()
+        if model_name == self.base_model and self._adapters:
+            adapter_off = self._model.disable_adapter()
+        width = max(len(p) for p in prompts)
+        ids = torch.full((len(prompts), width), self._pad_id, dtype=torch.long)
+        mask = torch.zeros((len(prompts), width), dtype=torch.long)
+        for row, prompt in enumerate(prompts):
+            ids[row, width - len(prompt) :] = torch.tensor(prompt, dtype=torch.long)
+            mask[row, width - len(prompt) :] = 1
+        device = next(model.parameters()).device
+        with adapter_off, torch.inference_mode():
+            output = model.generate(
+                input_ids=ids.to(device),
+                attention_mask=mask.to(device),
+                max_new_tokens=max_tokens,
+                do_sample=False,
+                temperature=None,
+                top_p=None,
+                top_k=None,
+                eos_token_id=self._end_ids,
+                pad_token_id=self._pad_id,
+            )
+        rows = []
+        ends = set(self._end_ids)
+        for row in output[:, width:].tolist():
+            cut = next((i for i, token in enumerate(row) if token in ends), None)
+            rows.append((row if cut is None else row[:cut], cut is not None))
+        return rows

@@ -1,0 +1,395 @@
+"""The evaluation run: ask every question of both models, with and without RAG, score, report.
+
+RAG is done here, client-side: the question is searched in the knowledge base and the messages
+are built with `shared.prompts.grounded_messages()` (the template the dataset builder trains on
+and the gateway serves with), so any OpenAI-compatible server can be evaluated. Without RAG a
+model gets the conversation alone: the question (after a variant's earlier turns), with no
+system prompt unless `EvalOptions.no_rag_system_prompt` sets one, which measures what the
+model knows by itself.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from services.trainer.evaluation.aggregation import SliceUnit, run_metrics, summarise
+from services.trainer.evaluation.cases import (
+    QUESTION_TYPES,
+    REASONING_TYPES,
+    Question,
+    questions_of,
+)
+from services.trainer.evaluation.catalog import retrieval_names
+from services.trainer.evaluation.chat_clients import ChatClient, ChatRequest, ChatResult
+from services.trainer.evaluation.judging import LlmJudge, judge_task
+from services.trainer.evaluation.prompt_check import check_prompts
+from services.trainer.evaluation.records import (
+    MODES,
+    ROLES,
+    GenerationRecord,
+    Mode,
+    RetrievedSource,
+    Role,
+    run_name,
+)
+from services.trainer.evaluation.report import MetricResult, Report, RunReport
+from services.trainer.evaluation.scoring import score_reply
+from shared.errors import InvalidRequestError, NotFoundError
+from shared.prompts import Message, Source, grounded_messages
+from shared.retrieval_client import RetrievalClient
+from shared.retrieval_metrics import ndcg_at_k, recall_at_k, reciprocal_rank
+from shared.schemas import MAX_QUERY_CHARS, QACase, SearchHit, SearchMode, SearchRequest
+
+Render = Callable[[Sequence[Message]], str]
+
+
+@dataclass(frozen=True)
+class EvalOptions:
+    """What to run; the defaults are the full evaluation."""
+
+    modes: tuple[Mode, ...] = MODES  # no_rag, rag
+    top_k: int = 4  # sources per RAG prompt (the dataset builder's and the gateway's default)
+    search_mode: SearchMode = "hybrid"
+    retrieval_ks: tuple[int, ...] = (1, 3, 5, 10)
+    max_tokens: int = 64
+    step_by_step: bool = True  # ask multi_hop and arithmetic questions step by step too (RAG)
+    step_by_step_max_tokens: int = 192
+    variants: bool = True
+    variant_kinds: tuple[str, ...] | None = None  # None: every kind
+    no_rag_system_prompt: str | None = None
+    bootstrap_samples: int = 1000
+    seed: int = 0
+    chunk_size: int = 32  # generations per chat-client call (the progress bar's step)
+
+
+@dataclass(frozen=True)
+class ModelPair:
+    """The model under test and the base it is compared with (names the chat client serves)."""
+
+    fine_tuned: str
+    base: str
+
+    def name(self, role: Role) -> str:
+        """The model of a role."""
+        return self.fine_tuned if role == "fine_tuned" else self.base
+
+
+@dataclass
+class Evaluation:
+    """A finished evaluation: the report and every scored generation."""
+
+    report: Report
+    records: list[GenerationRecord] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Item:
+    role: Role
+    mode: Mode
+    question: Question
+    step_by_step: bool
+    messages: list[Message]
+    hits: list[SearchHit] | None
+
+
+class _Searcher:
+    """Searches the knowledge base once per distinct query."""
+
+    def __init__(self, retrieval: RetrievalClient | None, kb: str | None, options: EvalOptions):
+        self.retrieval = retrieval
+        self.kb = kb
+        self.options = options
+        self._cache: dict[tuple[str, int, str], list[SearchHit]] = {}
+
+    def search(self, query: str, top_k: int, mode: SearchMode) -> list[SearchHit]:
+        assert self.retrieval is not None
+        assert self.kb is not None
+        key = (query, top_k, mode)
+        if key not in self._cache:
+            request = SearchRequest(query=query[:MAX_QUERY_CHARS], top_k=top_k, mode=mode)
+            self._cache[key] = list(self.retrieval.search(self.kb, request).hits)
+        return self._cache[key]
+
+
+def _check_kb(retrieval: RetrievalClient, kb: str) -> None:
+    names = [str(c.get("name")) for c in retrieval.list_collections()]
+    if kb not in names:
+        raise NotFoundError(
+            f"The knowledge base {kb!r} does not exist (known: {names}); ingest it first: "
+            f"finerag ingest DOCS --kb {kb}",
+            param="kb",
+        )
+
+
+def _messages(
+    question: Question,
+    mode: Mode,
+    step_by_step: bool,
+    hits: list[SearchHit] | None,
+    options: EvalOptions,
+) -> list[Message]:
+    history = [dict(m) for m in question.history]
+    if mode == "rag":
+        sources = [
+            Source(text=h.text, doc_id=h.doc_id, title=h.title, section=h.section)
+            for h in hits or []
+        ]
+        return grounded_messages(question.text, sources, history=history, step_by_step=step_by_step)
+    system: list[Message] = []
+    if options.no_rag_system_prompt:
+        system.append({"role": "system", "content": options.no_rag_system_prompt})
+    return [*system, *history, {"role": "user", "content": question.text}]
+
+
+def _items(cases: Sequence[QACase], searcher: _Searcher, options: EvalOptions) -> list[_Item]:
+    questions = [
+        q
+        for case in cases
+        for q in questions_of(case, variants=options.variants, kinds=options.variant_kinds)
+    ]
+    items = []
+    for role in ROLES:
+        for mode in options.modes:
+            asked = [(q, False) for q in questions]
+            if mode == "rag" and options.step_by_step:
+                asked += [
+                    (q, True)
+                    for q in questions
+                    if q.variant is None and q.case.type in REASONING_TYPES
+                ]
+            for question, step_by_step in asked:
+                hits = (
+                    searcher.search(question.text, options.top_k, options.search_mode)
+                    if mode == "rag"
+                    else None
+                )
+                messages = _messages(question, mode, step_by_step, hits, options)
+                items.append(_Item(role, mode, question, step_by_step, messages, hits))
+    return items
+
+
+def _generate(
+    chat: ChatClient,
+    items: Sequence[_Item],
+    models: ModelPair,
+    options: EvalOptions,
+    on_progress: Callable[[int], None] | None,
+) -> list[ChatResult]:
+    results: list[ChatResult] = []
+    for start in range(0, len(items), options.chunk_size):
+        chunk = items[start : start + options.chunk_size]
+        requests = [
+            ChatRequest(
+                models.name(item.role),
+                item.messages,
+                options.step_by_step_max_tokens if item.step_by_step else options.max_tokens,
+            )
+            for item in chunk
+        ]
+        answers = chat.complete(requests)
+        if len(answers) != len(requests):
+            raise RuntimeError(f"the chat client answered {len(answers)} of {len(requests)}")
+        results.extend(answers)
+        if on_progress is not None:
+            on_progress(len(chunk))
+    return results
+
+
+def _record(
+    item: _Item, result: ChatResult, models: ModelPair, render: Render | None
+) -> GenerationRecord:
+    case = item.question.case
+    user_text = [item.question.text, *(m["content"] for m in item.question.history)]
+    scores = score_reply(
+        case, result.text, finish_reason=result.finish_reason, hits=item.hits, user_text=user_text
+    )
+    return GenerationRecord(
+        run=run_name(item.role, item.mode),
+        role=item.role,
+        model=models.name(item.role),
+        mode=item.mode,
+        case_id=case.id,
+        type=case.type,
+        variant=item.question.variant,
+        variant_index=item.question.variant_index,
+        step_by_step=item.step_by_step,
+        question=item.question.text,
+        reference=case.answer,
+        gold_sources=list(case.source_ids),
+        messages=[dict(m) for m in item.messages],
+        prompt=render(item.messages) if render else None,
+        retrieved=[
+            RetrievedSource(
+                index=i,
+                doc_id=h.doc_id,
+                chunk_id=h.chunk_id,
+                section=h.section or h.title,
+                score=h.score,
+            )
+            for i, h in enumerate(item.hits or [], start=1)
+        ],
+        answer=result.text,
+        finish_reason=result.finish_reason,
+        error=result.error,
+        scores=scores,
+    )
+
+
+def _judge(judge: LlmJudge, items: Sequence[_Item], records: Sequence[GenerationRecord]) -> None:
+    """Attach the judge's outcome to every RAG answer (as written) that makes a claim."""
+    pending = []
+    for item, record in zip(items, records, strict=True):
+        if item.mode != "rag" or record.variant is not None or record.step_by_step:
+            continue
+        task = judge_task(record.answer, [h.text for h in item.hits or []])
+        if task is not None and not record.scores.abstained:
+            pending.append((record, task))
+    outcomes = judge.judge([task for _, task in pending]) if pending else []
+    for (record, _), outcome in zip(pending, outcomes, strict=True):
+        record.scores.judge = outcome
+
+
+def _retrieval_metrics(
+    cases: Sequence[QACase], searcher: _Searcher, options: EvalOptions, types: Sequence[str]
+) -> dict[str, MetricResult]:
+    depth = max(options.retrieval_ks)
+    units: dict[str, list[SliceUnit]] = {name: [] for name in retrieval_names(options.retrieval_ks)}
+    for case in cases:
+        if not case.source_ids:
+            continue
+        ranking = [h.doc_id for h in searcher.search(case.question, depth, options.search_mode)]
+        for k in options.retrieval_ks:
+            units[f"retrieval.recall@{k}"].append(
+                (case.id, case.type, None, recall_at_k(ranking, case.source_ids, k), 1.0)
+            )
+            units[f"retrieval.ndcg@{k}"].append(
+                (case.id, case.type, None, ndcg_at_k(ranking, case.source_ids, k), 1.0)
+            )
+        units["retrieval.mrr"].append(
+            (case.id, case.type, None, reciprocal_rank(ranking, case.source_ids), 1.0)
+        )
+    return {
+        name: summarise(
+            found, key=name, types=types, seed=options.seed, samples=options.bootstrap_samples
+        )
+        for name, found in units.items()
+    }
+
+
+def evaluate(
+    cases: Sequence[QACase],
+    *,
+    chat: ChatClient,
+    models: ModelPair,
+    options: EvalOptions | None = None,
+    retrieval: RetrievalClient | None = None,
+    kb: str | None = None,
+    render: Render | None = None,
+    dataset_dir: Path | None = None,
+    judge: LlmJudge | None = None,
+    on_progress: Callable[[int], None] | None = None,
+    on_total: Callable[[int], None] | None = None,
+    meta: dict[str, Any] | None = None,
+) -> Evaluation:
+    """Run the matrix {base, fine_tuned} × options.modes over `cases` and score everything.
+
+    Args:
+        cases: the questions (see `cases.read_cases`, `cases.select_cases`).
+        chat: reaches both models (`HttpChatClient`, `LocalChatClient`, or a fake in tests).
+        models: the fine-tuned model and its base, as `chat` names them.
+        options: modes, retrieval depth, token budgets, variants, bootstrap.
+        retrieval: the knowledge base's search (needed for the rag mode).
+        kb: the knowledge base name (needed for the rag mode).
+        render: the chat template (`LocalChatClient.render`): prompts go into the records and
+            the prompt check compares rendered text; None compares messages.
+        dataset_dir: a `finerag dataset build` folder: check the served prompts against it.
+        judge: an LLM judge of faithfulness (optional).
+        on_progress: called with the number of generations just finished.
+        on_total: called once with the number of generations to come.
+        meta: extra fields for `report.meta` (e.g. the question file, the endpoint).
+
+    Raises:
+        InvalidRequestError: no cases, or the rag mode without a knowledge base.
+        NotFoundError: a model or the knowledge base does not exist.
+    """
+    options = options or EvalOptions()
+    started = time.monotonic()
+    if not cases:
+        raise InvalidRequestError("no cases to evaluate (check --types, --limit, --split)")
+    if "rag" in options.modes and (retrieval is None or kb is None):
+        raise InvalidRequestError("the rag mode needs a knowledge base (--kb)", param="kb")
+    chat.check_models(list(dict.fromkeys([models.fine_tuned, models.base])))
+    if retrieval is not None and kb is not None:
+        _check_kb(retrieval, kb)
+    searcher = _Searcher(retrieval, kb, options)
+
+    items = _items(cases, searcher, options)
+    if on_total is not None:
+        on_total(len(items))
+    results = _generate(chat, items, models, options, on_progress)
+    records = [
+        _record(item, result, models, render) for item, result in zip(items, results, strict=True)
+    ]
+    if judge is not None:
+        _judge(judge, items, records)
+
+    types = [t for t in QUESTION_TYPES if any(c.type == t for c in cases)]
+    report = Report()
+    for role in ROLES:
+        for mode in options.modes:
+            name = run_name(role, mode)
+            mine = [r for r in records if r.run == name]
+            report.runs[name] = RunReport(
+                role=role,
+                mode=mode,
+                model=models.name(role),
+                generations=len(mine),
+                metrics=run_metrics(
+                    mine,
+                    run=name,
+                    types=types,
+                    seed=options.seed,
+                    samples=options.bootstrap_samples,
+                    judge=judge is not None,
+                ),
+            )
+    if retrieval is not None and kb is not None:
+        report.metrics.update(_retrieval_metrics(cases, searcher, options, types))
+    if dataset_dir is not None and "rag" in options.modes:
+        served = [
+            (r.case_id, r.question, r.reference is not None, r.messages)
+            for r in records
+            if r.run == "fine_tuned/rag" and r.variant is None and not r.step_by_step
+        ]
+        report.prompt_check = check_prompts(served, dataset_dir, render=render)
+        outcomes = report.prompt_check.outcomes
+        type_of = {c.id: c.type for c in cases}
+        for index, name in enumerate(
+            ("behaviour.prompt_identical_rate", "behaviour.template_identical_rate")
+        ):
+            units: list[SliceUnit] = [
+                (case_id, type_of[case_id], None, float(same[index]), 1.0)
+                for case_id, same in outcomes.items()
+            ]
+            report.metrics[name] = summarise(
+                units, key=name, types=types, seed=options.seed, samples=options.bootstrap_samples
+            )
+    counts = {t: sum(c.type == t for c in cases) for t in types}
+    report.meta = {
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "models": {"fine_tuned": models.fine_tuned, "base": models.base},
+        "kb": kb,
+        "cases": len(cases),
+        "cases_by_type": counts,
+        "generations": len(records),
+        "judge": judge.model if judge else None,
+        "options": asdict(options),
+        "seconds": round(time.monotonic() - started, 1),
+        **(meta or {}),
+    }
+    return Evaluation(report, records)
