@@ -114,6 +114,7 @@ def _apply_profile(environment: Any, **_kwargs: Any) -> None:
     TARGET.retrieval_url = options.retrieval_host.rstrip("/")
     TARGET.knowledge_base = options.kb
     TARGET.max_tokens = profile.max_tokens
+    TARGET.timeout_s = profile.timeout_s
     TARGET.api_key = options.api_key
     if not environment.host:
         log.error("--host (the gateway's base URL) is required")

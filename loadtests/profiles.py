@@ -36,6 +36,7 @@ class Profile:
     duration_s: float  # constant profiles: the run; ramps: the longest the ramp may run
     p95_bound_ms: float  # the run fails when the p95 of all requests is over this
     max_tokens: int  # completion length asked of the model
+    timeout_s: float = 120.0  # a request slower than this counts as failed
     users: int | None = None  # constant user count; None = the sum of the weights
     ramp: Ramp | None = None  # set: ramp until failures appear (stress)
     spawn_rate: float = 10.0  # users started per second
@@ -88,7 +89,8 @@ PROFILES: dict[str, Profile] = {
             duration_s=600,
             p95_bound_ms=30_000,
             max_tokens=16,
-            ramp=Ramp(start_users=4, step_users=8, step_s=20),
+            timeout_s=30,  # past this a person gives up: under overload, errors appear here
+            ramp=Ramp(start_users=8, step_users=16, step_s=20),
         ),
         Profile(
             name="soak",
@@ -104,6 +106,7 @@ PROFILES: dict[str, Profile] = {
             duration_s=3600,
             p95_bound_ms=15_000,
             max_tokens=32,
+            timeout_s=60,
             users=24,
         ),
     )
