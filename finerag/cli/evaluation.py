@@ -56,24 +56,47 @@ def register(subparsers: Any) -> None:
         "or run a subcommand. See docs/evaluation.md."
     )
     what = parser.add_argument_group("what to evaluate")
-    what.add_argument("--model", help="the fine-tuned model: a registry name (or served name)")
-    what.add_argument("--base", help="the base to compare with (default: the model card's)")
-    what.add_argument("--qa", type=Path, help="questions in the evaluation JSONL format")
-    what.add_argument("--kb", help="knowledge base for the RAG runs (without: no-RAG runs only)")
     what.add_argument(
-        "--out", type=Path, help="folder for report.json, report.md, cases.jsonl, PNGs"
+        "--model", metavar="NAME", help="the fine-tuned model: a registry name (or served name)"
     )
-    what.add_argument("--gate", type=Path, help="release gate YAML: exit 1 when the model fails it")
-    what.add_argument("--endpoint", help="OpenAI-compatible server URL (default: in-process)")
-    what.add_argument("--api-key", help="Bearer key for --endpoint (default: $OPENAI_API_KEY)")
+    what.add_argument(
+        "--base", metavar="NAME", help="the base to compare with (default: the model card's)"
+    )
+    what.add_argument(
+        "--qa", metavar="FILE", type=Path, help="questions in the evaluation JSONL format"
+    )
+    what.add_argument(
+        "--kb", metavar="NAME", help="knowledge base for the RAG runs (without: no-RAG runs only)"
+    )
+    what.add_argument(
+        "--out",
+        metavar="DIR",
+        type=Path,
+        help="folder for report.json, report.md, cases.jsonl, PNGs",
+    )
+    what.add_argument(
+        "--gate",
+        type=Path,
+        metavar="FILE",
+        help="release gate YAML: exit 1 when the model fails it",
+    )
+    what.add_argument(
+        "--endpoint", metavar="URL", help="OpenAI-compatible server URL (default: in-process)"
+    )
+    what.add_argument(
+        "--api-key", metavar="KEY", help="Bearer key for --endpoint (default: $OPENAI_API_KEY)"
+    )
     what.add_argument(
         "--dataset",
+        metavar="DIR",
         type=Path,
         help="dataset folder: check served prompts against it; needed for --split validation",
     )
 
     budget = parser.add_argument_group("how much to run")
-    budget.add_argument("--limit", type=int, help="at most N cases, spread over the types")
+    budget.add_argument(
+        "--limit", metavar="N", type=int, help="at most N cases, spread over the types"
+    )
     budget.add_argument(
         "--types",
         type=_csv(("factual", "unanswerable", "multi_hop", "arithmetic")),
@@ -132,11 +155,17 @@ def register(subparsers: Any) -> None:
     )
     tuning.add_argument(
         "--tokenizer",
+        metavar="NAME",
         help="renders prompts for the records and the prompt check with --endpoint "
         "(default: --base when it is a local folder)",
     )
-    tuning.add_argument("--judge-endpoint", help="OpenAI-compatible server of an LLM judge")
-    tuning.add_argument("--judge-model", help="the judge's model name")
+    tuning.add_argument(
+        "--judge-endpoint", metavar="URL", help="OpenAI-compatible server of an LLM judge"
+    )
+    tuning.add_argument("--judge-model", metavar="NAME", help="the judge's model name")
+    tuning.add_argument(
+        "--judge-api-key", metavar="KEY", help="Bearer key of the judge (default: --api-key)"
+    )
     parser.set_defaults(func=run_eval_models)
 
     gate = group.add_parser("gate", help="apply a release gate to an existing report.json")
@@ -276,7 +305,9 @@ def run_eval_models(args: argparse.Namespace) -> int:
         if args.judge_endpoint:
             judge_client = stack.enter_context(
                 HttpChatClient(
-                    args.judge_endpoint, api_key=args.api_key, concurrency=args.concurrency
+                    args.judge_endpoint,
+                    api_key=args.judge_api_key or args.api_key or os.environ.get("OPENAI_API_KEY"),
+                    concurrency=args.concurrency,
                 )
             )
             judge = LlmJudge(judge_client, args.judge_model)

@@ -73,6 +73,6 @@ class Report(BaseModel):
             "created": self.meta.get("created"),
             "cases": self.meta.get("cases"),
             "runs": runs,
-            "retrieval": {name: m.overall.value for name, m in self.metrics.items()},
+            "global": {name: m.overall.value for name, m in self.metrics.items()},
             "gate_passed": self.gate.passed if self.gate else None,
         }
