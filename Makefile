@@ -9,6 +9,8 @@ local_env = $(shell sed -n 's/^$(1)=//p' $(LOCAL_ENV))
 LOAD_KB      ?= acme
 LOAD_REPORTS ?= .finerag/loadtests
 LOAD_SAMPLE  ?= .finerag/loadtests/sample-domain
+LOAD_ARGS    ?=
+LOAD_SEED    ?= 1
 
 # Nothing in the demo or the tests may reach for the Hugging Face Hub.
 export HF_HUB_OFFLINE := 1
@@ -65,15 +67,17 @@ up-local: setup  ## every service as a local process on 127.0.0.1 (honcho; Redis
 		$(BIN)/finerag model tiny --out "$$model"; fi
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/honcho --procfile infra/local/Procfile --env $(LOCAL_ENV) start
 
+# LOAD_SEED=0 skips ingesting the sample knowledge base (a stack with its own: set LOAD_KB).
 load: setup  ## Locust, headless, against `make up-local` (PROFILE=smoke|stress|soak); reports in .finerag/loadtests
-	@test -d $(LOAD_SAMPLE) || $(BIN)/finerag sample-domain --out $(LOAD_SAMPLE)
-	FINERAG_INGESTION_URL=http://127.0.0.1:$(call local_env,LOCAL_INGESTION_PORT) \
-		$(BIN)/finerag ingest $(LOAD_SAMPLE)/kb --kb $(LOAD_KB)
+	@if [ "$(LOAD_SEED)" = 1 ]; then \
+		test -d $(LOAD_SAMPLE) || $(BIN)/finerag sample-domain --out $(LOAD_SAMPLE); \
+		FINERAG_INGESTION_URL=http://127.0.0.1:$(call local_env,LOCAL_INGESTION_PORT) \
+			$(BIN)/finerag ingest $(LOAD_SAMPLE)/kb --kb $(LOAD_KB); fi
 	@mkdir -p $(LOAD_REPORTS)
 	$(BIN)/python -m locust -f loadtests/locustfile.py --headless --load-profile $(PROFILE) \
 		--host http://127.0.0.1:$(call local_env,LOCAL_GATEWAY_PORT) \
 		--retrieval-host http://127.0.0.1:$(call local_env,LOCAL_RETRIEVAL_PORT) --kb $(LOAD_KB) \
-		--csv $(LOAD_REPORTS)/$(PROFILE) --html $(LOAD_REPORTS)/$(PROFILE).html
+		--csv $(LOAD_REPORTS)/$(PROFILE) --html $(LOAD_REPORTS)/$(PROFILE).html $(LOAD_ARGS)
 
 clean:
 	rm -rf .finerag .pytest_cache .mypy_cache .ruff_cache

@@ -21,6 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 NOTEBOOK = REPO / "notebooks" / "colab_finetune.ipynb"
 QUICK_RECIPE = ["max_steps=2", "eval_steps=1", "save_steps=2", "logging_steps=1",
                 "per_device_batch_size=2", "max_seq_len=1024"]  # fmt: skip
+QUICK_EVAL = ["--no-variants", "--no-step-by-step", "--max-tokens", "8", "--bootstrap", "20"]
 
 
 def with_parameters(notebook: nbformat.NotebookNode, **values: object) -> None:
@@ -60,6 +61,7 @@ def test_the_notebook_fine_tunes_and_saves_the_tiny_model_on_the_cpu(
         MODEL_NAME="colab-tiny",
         QUESTION_LIMIT=24,
         OVERRIDES=QUICK_RECIPE,
+        EVAL_OPTIONS=QUICK_EVAL,
         WORK_DIR=str(work),
         SAVE_TO_DRIVE=False,
     )
@@ -76,3 +78,6 @@ def test_the_notebook_fine_tunes_and_saves_the_tiny_model_on_the_cpu(
     )
     assert "fine-tuned model 'colab-tiny' written" in printed
     assert "recall@" in printed  # the retrieval evaluation ran
+    report = json.loads((work / "eval" / "report.json").read_text())
+    assert report  # the model evaluation ran, base against fine-tuned
+    assert "release gate: " in printed  # a 2-step model may fail the gate: reported, not raised
