@@ -67,7 +67,7 @@ up-local: setup  ## every service as a local process on 127.0.0.1 (honcho; Redis
 		$(BIN)/finerag model tiny --out "$$model"; fi
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/honcho --procfile infra/local/Procfile --env $(LOCAL_ENV) start
 
-# LOAD_SEED=0 skips ingesting the sample knowledge base (a stack with its own: set LOAD_KB).
+# LOAD_SEED=0: a stack with its own data (set LOAD_KB): no sample documents, no job created.
 load: setup  ## Locust, headless, against `make up-local` (PROFILE=smoke|stress|soak); reports in .finerag/loadtests
 	@if [ "$(LOAD_SEED)" = 1 ]; then \
 		test -d $(LOAD_SAMPLE) || $(BIN)/finerag sample-domain --out $(LOAD_SAMPLE); \
@@ -77,7 +77,8 @@ load: setup  ## Locust, headless, against `make up-local` (PROFILE=smoke|stress|
 	$(BIN)/python -m locust -f loadtests/locustfile.py --headless --load-profile $(PROFILE) \
 		--host http://127.0.0.1:$(call local_env,LOCAL_GATEWAY_PORT) \
 		--retrieval-host http://127.0.0.1:$(call local_env,LOCAL_RETRIEVAL_PORT) --kb $(LOAD_KB) \
-		--csv $(LOAD_REPORTS)/$(PROFILE) --html $(LOAD_REPORTS)/$(PROFILE).html $(LOAD_ARGS)
+		--csv $(LOAD_REPORTS)/$(PROFILE) --html $(LOAD_REPORTS)/$(PROFILE).html \
+		$(if $(filter 1,$(LOAD_SEED)),,--no-job-seed) $(LOAD_ARGS)
 
 clean:
 	rm -rf .finerag .pytest_cache .mypy_cache .ruff_cache

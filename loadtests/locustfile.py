@@ -73,6 +73,11 @@ def _add_options(parser: Any) -> None:
     )
     group.add_argument("--api-key", default="", help="Bearer key when the gateway requires one")
     group.add_argument(
+        "--no-job-seed",
+        action="store_true",
+        help="never create a job to poll (a gateway without jobs then gets list requests only)",
+    )
+    group.add_argument(
         "--p95-ms", type=float, default=None, help="override the profile's p95 bound (ms)"
     )
     group.add_argument(
@@ -120,7 +125,13 @@ def _apply_profile(environment: Any, **_kwargs: Any) -> None:
         log.error("--host (the gateway's base URL) is required")
         sys.exit(EXIT_NOT_READY)
     try:
-        prepare(TARGET, environment.host.rstrip("/"), TARGET.retrieval_url, model=options.model)
+        prepare(
+            TARGET,
+            environment.host.rstrip("/"),
+            TARGET.retrieval_url,
+            model=options.model,
+            create_job=not options.no_job_seed,
+        )
     except PreflightError as exc:
         log.error("the stack is not ready for a load test: %s", exc)
         sys.exit(EXIT_NOT_READY)

@@ -64,16 +64,17 @@ def check_knowledge_base(retrieval: str, kb: str) -> None:
         raise PreflightError(f"GET {retrieval}/v1/collections/{kb} answered {response.status_code}")
 
 
-def ensure_job(gateway: str, model: str, headers: dict[str, str]) -> list[str]:
-    """Ids of jobs to poll; when there are none, create one and cancel it at once.
+def ensure_job(gateway: str, model: str, headers: dict[str, str], *, create: bool) -> list[str]:
+    """Ids of jobs to poll; when there are none and `create`, create one and cancel it at once.
 
-    Cancelled while queued, the job never trains: polling it costs the stack no GPU time.
+    A stack without a trainer never starts the job; a running trainer may pick it up first and
+    stops it within one training step (after loading the base model).
     """
     response = _get(f"{gateway}/v1/fine_tuning/jobs?limit=20", headers)
     if response.status_code != 200:
         raise PreflightError(f"GET /v1/fine_tuning/jobs answered {response.status_code}")
     ids = [job["id"] for job in response.json().get("data", [])]
-    if ids:
+    if ids or not create:
         return ids
     content = "\n".join(json.dumps(line) for line in _TRAINING_LINES).encode()
     uploaded = requests.post(
@@ -100,9 +101,11 @@ def ensure_job(gateway: str, model: str, headers: dict[str, str]) -> list[str]:
     return [job_id]
 
 
-def prepare(target: Target, gateway: str, retrieval: str, *, model: str = "") -> None:
+def prepare(
+    target: Target, gateway: str, retrieval: str, *, model: str = "", create_job: bool = True
+) -> None:
     """Fill in `target` from the running stack."""
     headers = target.headers()
     target.model = model or discover_model(gateway, headers)
     check_knowledge_base(retrieval, target.knowledge_base)
-    target.job_ids = ensure_job(gateway, target.model, headers)
+    target.job_ids = ensure_job(gateway, target.model, headers, create=create_job)
