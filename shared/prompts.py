@@ -74,7 +74,12 @@ def _attr(value: str) -> str:
 
 
 def format_sources(sources: Sequence[Source]) -> str:
-    """Number and fence the sources: `<source id="1" doc=".." section="..">text</source>`."""
+    """Number and fence the sources: `<source id="1" doc=".." title=".." section="..">text`.
+
+    A chunk cut from the middle of a document rarely names what it is about ("Price: $149"
+    under "Specifications"); the document's title travels with it, so the model (and a
+    reader) can tell which product a source describes.
+    """
     if not sources:
         return "<sources>\n(no sources were found)\n</sources>"
     blocks = []
@@ -82,8 +87,10 @@ def format_sources(sources: Sequence[Source]) -> str:
         attrs = f'id="{index}"'
         if source.doc_id:
             attrs += f' doc="{_attr(source.doc_id)}"'
-        if source.section or source.title:
-            attrs += f' section="{_attr(source.section or source.title)}"'
+        if source.title:
+            attrs += f' title="{_attr(source.title)}"'
+        if source.section and source.section != source.title:
+            attrs += f' section="{_attr(source.section)}"'
         blocks.append(f"<source {attrs}>\n{_escape(source.text.strip())}\n</source>")
     return "<sources>\n" + "\n".join(blocks) + "\n</sources>"
 
