@@ -5,9 +5,11 @@ The dataset's examples carry no case id, so an example is found by its question 
 the last "Question: " of its user turn) and its target: the grounded example of an answerable
 case (target not the abstention), the abstention example of an unanswerable one. Prompts are
 compared as rendered text when a tokenizer is at hand (byte-identical), else as messages. A
-mismatch is diagnosed: *sources differ* (the template is the same, retrieval gave other
-passages, e.g. the builder brought in the gold document, or the knowledge base changed since the
-dataset was built) or *template differs* (system prompt, fencing, wording: real drift).
+mismatch is diagnosed: *template differs* when the messages differ outside the sources block
+(system prompt, wording) or a passage given in both renders differently (its fence, its
+attributes): real drift between training and serving; else *sources differ*: retrieval gave
+other passages (the builder brings in the gold document when search misses it, or the knowledge
+base changed since the dataset was built).
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ from shared.prompts import (
 )
 
 _SOURCES_BLOCK = re.compile(r"<sources>\n.*?\n</sources>", re.DOTALL)
+# Attribute values are quoted and never hold a quote (a section path may hold ">").
+_SOURCE = re.compile(r'<source id="\d+"((?:\s+\w+="[^"]*")*)>\n(.*?)\n</source>', re.DOTALL)
+_DOC = re.compile(r'\bdoc="([^"]*)"')
 MAX_MISMATCHES = 20
 
 
@@ -103,6 +108,24 @@ def _first_difference(a: str, b: str) -> int:
     )
 
 
+def _passages(messages: Sequence[Message]) -> dict[tuple[str, str], str]:
+    """(doc, text) of every source in the messages -> its attributes as rendered (id aside)."""
+    found = {}
+    for message in messages:
+        for attrs, text in _SOURCE.findall(message["content"]):
+            doc = _DOC.search(attrs)
+            found[(doc.group(1) if doc else "", text)] = attrs
+    return found
+
+
+def _same_template(served: Sequence[Message], dataset: Sequence[Message]) -> bool:
+    """Equal outside the sources, and every passage given in both rendered the same way."""
+    if _mask_sources(served) != _mask_sources(dataset):
+        return False
+    ours, theirs = _passages(served), _passages(dataset)
+    return all(ours[key] == theirs[key] for key in ours.keys() & theirs.keys())
+
+
 def _mask_sources(messages: Sequence[Message]) -> str:
     return json.dumps(
         [
@@ -153,7 +176,7 @@ def check_prompts(
             check.template_identical += 1
             check.outcomes[case_id] = (True, True)
             continue
-        same_template = _mask_sources(messages) == _mask_sources(expected)
+        same_template = _same_template(messages, expected)
         check.template_identical += same_template
         check.outcomes[case_id] = (False, same_template)
         if len(check.mismatches) < MAX_MISMATCHES:

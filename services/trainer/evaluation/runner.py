@@ -100,10 +100,9 @@ class _Item:
 class _Searcher:
     """Searches the knowledge base once per distinct query."""
 
-    def __init__(self, retrieval: RetrievalClient | None, kb: str | None, options: EvalOptions):
+    def __init__(self, retrieval: RetrievalClient | None, kb: str | None) -> None:
         self.retrieval = retrieval
         self.kb = kb
-        self.options = options
         self._cache: dict[tuple[str, int, str], list[SearchHit]] = {}
 
     def search(self, query: str, top_k: int, mode: SearchMode) -> list[SearchHit]:
@@ -326,7 +325,7 @@ def evaluate(
     chat.check_models(list(dict.fromkeys([models.fine_tuned, models.base])))
     if retrieval is not None and kb is not None:
         _check_kb(retrieval, kb)
-    searcher = _Searcher(retrieval, kb, options)
+    searcher = _Searcher(retrieval, kb)
 
     items = _items(cases, searcher, options)
     if on_total is not None:

@@ -264,7 +264,7 @@ def test_bad_requests_fail_before_any_generation():
 
 def _dataset(tmp_path: Path, search: WordSearch) -> Path:
     """A dataset as the builder writes it: f1 as served, f2 with another system prompt,
-    u1 with other sources; m1 and a1 absent."""
+    u1 with other sources, m1's same sources fenced the way an older template did; a1 absent."""
     cases = {c.id: c for c in CASES}
 
     def grounded(case: QACase, top_k: int = 4, **kwargs) -> list[dict[str, str]]:
@@ -272,11 +272,16 @@ def _dataset(tmp_path: Path, search: WordSearch) -> Path:
         sources = [Source(h.text, doc_id=h.doc_id, title=h.title, section=h.section) for h in hits]
         return grounded_messages(case.question, sources, **kwargs)
 
+    def older_fence(messages: list[dict[str, str]]) -> list[dict[str, str]]:
+        old = messages[-1]["content"].replace('<source id="1" doc=', '<source id="1" kind="x" doc=')
+        return [*messages[:-1], {"role": "user", "content": old}]
+
     examples = [
         [*grounded(cases["f1"]), {"role": "assistant", "content": "$1,249 [1]."}],
         [*grounded(cases["f1"]), {"role": "assistant", "content": ABSTENTION}],
         [*grounded(cases["f2"], system_prompt="Be brief."), {"role": "assistant", "content": "x"}],
         [*grounded(cases["u1"], top_k=2), {"role": "assistant", "content": ABSTENTION}],
+        [*older_fence(grounded(cases["m1"])), {"role": "assistant", "content": "27 months"}],
     ]
     folder = tmp_path / "dataset"
     folder.mkdir()
@@ -304,16 +309,18 @@ def test_prompt_check_against_the_dataset(tmp_path: Path):
     assert check is not None
     assert check.rendered
     assert (check.compared, check.identical, check.template_identical, check.missing) == (
-        3,
+        4,
         1,
         2,
-        2,
+        1,
     )
     assert {m.case_id: m.reason for m in check.mismatches} == {
-        "f2": "template differs", "u1": "sources differ",
-    }  # fmt: skip
+        "f2": "template differs",  # another system prompt
+        "u1": "sources differ",  # retrieval gave other passages
+        "m1": "template differs",  # the same passages, fenced differently
+    }
     assert "date_string" in check.notes[0]
     metrics = result.report.metrics
-    assert metrics["behaviour.prompt_identical_rate"].overall.value == pytest.approx(1 / 3)
-    assert metrics["behaviour.template_identical_rate"].overall.value == pytest.approx(2 / 3)
+    assert metrics["behaviour.prompt_identical_rate"].overall.value == pytest.approx(1 / 4)
+    assert metrics["behaviour.template_identical_rate"].overall.value == pytest.approx(2 / 4)
     assert all(r.prompt and r.prompt.startswith("You are a support") for r in result.records)
