@@ -1,4 +1,8 @@
-"""Uploaded training files (`POST /v1/files`, purpose `fine-tune`) under FINERAG_DATA_DIR/files.
+"""Uploaded files (`POST /v1/files`) under FINERAG_DATA_DIR/files.
+
+Purpose `fine-tune`: OpenAI chat JSONL, training (or validation) data for a job. Purpose
+`evals`: evaluation-format questions (`shared.schemas.QACase` lines) a job is evaluated on
+before its model may be promoted.
 
 The gateway validates and stores them; the trainer reads them by id. Both see the same data
 volume (one machine, or a shared volume in the compose stack).
@@ -15,8 +19,9 @@ from typing import Any
 
 from shared.chat_data import validate_chat_bytes
 from shared.errors import InvalidRequestError, NotFoundError
+from shared.qa_data import parse_qa_lines
 
-PURPOSES = ("fine-tune",)
+PURPOSES = ("fine-tune", "evals")
 
 
 class FileStore:
@@ -31,13 +36,16 @@ class FileStore:
         return self.root / f"{file_id}.jsonl", self.root / f"{file_id}.json"
 
     def save(self, data: bytes, filename: str, purpose: str) -> dict[str, Any]:
-        """Validate a training file and store it; a bad line is a 400 naming the line."""
+        """Validate a file for its purpose and store it; a bad line is a 400 naming the line."""
         if purpose not in PURPOSES:
             raise InvalidRequestError(
                 f"purpose {purpose!r} is not supported; use one of {', '.join(PURPOSES)}",
                 param="purpose",
             )
-        conversations = validate_chat_bytes(data)
+        if purpose == "evals":
+            counts = {"cases": len(parse_qa_lines(data, filename, param="file"))}
+        else:
+            counts = {"conversations": validate_chat_bytes(data)}
         self.root.mkdir(parents=True, exist_ok=True)
         file_id = "file-" + secrets.token_hex(12)
         content, meta = self._paths(file_id)
@@ -49,7 +57,7 @@ class FileStore:
             "filename": filename,
             "purpose": purpose,
             "status": "processed",
-            "conversations": conversations,
+            **counts,
         }
         for path, payload in ((content, data), (meta, json.dumps(record).encode())):
             tmp = path.with_suffix(path.suffix + ".tmp")
@@ -67,9 +75,21 @@ class FileStore:
             raise NotFoundError(f"No file {file_id!r}.", param="file_id")
         return dict(json.loads(meta.read_text(encoding="utf-8")))
 
-    def path(self, file_id: str) -> Path:
-        """Where a file's content is (after checking it exists)."""
-        self.get(file_id)
+    def path(self, file_id: str, purpose: str | None = None, *, param: str = "file_id") -> Path:
+        """Where a file's content is (after checking it exists, and its purpose if given).
+
+        `param` names the request field that carried the id, for the error.
+        """
+        try:
+            record = self.get(file_id)
+        except NotFoundError as exc:
+            raise NotFoundError(exc.message, param=param) from None
+        if purpose is not None and record.get("purpose") != purpose:
+            raise InvalidRequestError(
+                f"File {file_id!r} was uploaded with purpose {record.get('purpose')!r}, "
+                f"not {purpose!r}.",
+                param=param,
+            )
         return self._paths(file_id)[0]
 
     def list_files(self) -> list[dict[str, Any]]:

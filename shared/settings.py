@@ -183,6 +183,14 @@ class Settings(BaseSettings):
         gt=0,
         description="Redis redelivery timeout of train tasks; longer than the longest job.",
     )
+    eval_gate: str = Field(
+        "release.yaml",
+        description="Release gate every job's model must pass to be promoted: a file in "
+        "services/trainer/configs/gates or a path.",
+    )
+    eval_max_cases: int = Field(
+        200, ge=1, description="Questions a job is evaluated on at most (a job may ask fewer)."
+    )
 
     # --- derived paths -----------------------------------------------------------------------
     @property

@@ -22,6 +22,7 @@ from typing import Any
 from transformers import TrainerCallback
 
 from services.trainer.config import load_config
+from services.trainer.job_evaluation import evaluate_job_model
 from services.trainer.recipe import QLoRARecipe, TrainingRefused
 from shared.errors import FineRAGError
 from shared.files import FileStore
@@ -215,6 +216,16 @@ def _run_leased(job_id: str, settings: Settings, store: JobStore, worker: str, t
                 recipe.save(metrics, job_id=job_id)
             finally:
                 recipe.cleanup()
+            store.add_event(job_id, "info", "Evaluating the model against its base")
+            outcome = evaluate_job_model(
+                settings,
+                record,
+                model_name=config.name,
+                base_model=config.base_model,
+                quantization=config.quantization,
+                dataset_dir=None,
+            )
+            store.add_event(job_id, "info", outcome.summary, data={"release_gate": outcome.verdict})
         store.set_status(
             job_id,
             "succeeded",
@@ -222,6 +233,8 @@ def _run_leased(job_id: str, settings: Settings, store: JobStore, worker: str, t
             fine_tuned_model=config.name,
             trained_tokens=metrics.get("tokens_seen"),
             metrics=metrics,
+            promoted=outcome.promoted,
+            release_gate=outcome.verdict,
         )
         return "succeeded"
     except (FencedOut, JobStopped) as exc:

@@ -114,17 +114,40 @@ def files(gateway: str, sample_dataset: Path) -> dict[str, str]:
     return uploaded
 
 
-def _create(gateway: str, files: dict[str, str], model: str, **config: object) -> dict:
+@pytest.fixture(scope="module")
+def eval_file(gateway: str, sample_domain) -> str:
+    """Evaluation-format questions (purpose `evals`): two of each type the sample has."""
+    by_type: dict[str, list[str]] = {}
+    for line in sample_domain.qa_path.read_text().splitlines():
+        by_type.setdefault(json.loads(line)["type"], []).append(line)
+    content = "\n".join(line for lines in by_type.values() for line in lines[:2])
     response = HTTP.post(
-        f"{gateway}/v1/fine_tuning/jobs",
-        json={
-            "model": model,
-            "training_file": files["train"],
-            "validation_file": files["validation"],
-            "suffix": "acme",
-            "config": {**QUICK, **config},
-        },
+        f"{gateway}/v1/files",
+        files={"file": ("questions.jsonl", content.encode())},
+        data={"purpose": "evals"},
     )
+    assert response.status_code == 200, response.text
+    assert response.json()["cases"] == 2 * len(by_type)
+    return str(response.json()["id"])
+
+
+def _create(
+    gateway: str,
+    files: dict[str, str],
+    model: str,
+    evaluation: dict | None = None,
+    **config: object,
+) -> dict:
+    body = {
+        "model": model,
+        "training_file": files["train"],
+        "validation_file": files["validation"],
+        "suffix": "acme",
+        "config": {**QUICK, **config},
+    }
+    if evaluation is not None:
+        body["evaluation"] = evaluation
+    response = HTTP.post(f"{gateway}/v1/fine_tuning/jobs", json=body)
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -147,9 +170,9 @@ def _wait_status(gateway: str, job_id: str, statuses: set[str], timeout_s: float
 
 
 def test_job_trains_and_publishes_an_adapter_whose_weights_moved(
-    gateway: str, worker: list, files: dict, stack_env: dict, tiny_model_dir: Path
+    gateway: str, worker: list, files: dict, eval_file: str, stack_env: dict, tiny_model_dir: Path
 ):
-    job = _create(gateway, files, str(tiny_model_dir), max_steps=4)
+    job = _create(gateway, files, str(tiny_model_dir), evaluation={"file": eval_file}, max_steps=4)
     assert job["status"] == "queued"
     assert job["id"].startswith("ftjob-")
     done = _wait_status(gateway, job["id"], {"succeeded", "failed"}, timeout_s=900)
@@ -178,6 +201,31 @@ def test_job_trains_and_publishes_an_adapter_whose_weights_moved(
     lora_b = [p for n, p in model.named_parameters() if "lora_B" in n]
     assert lora_b
     assert all(torch.count_nonzero(p) > 0 for p in lora_b)  # B starts at zero: it moved
+
+    # The worker evaluated the model against its base and applied the release gate.
+    verdict = card["gate"]
+    assert verdict["rules"]
+    assert all("passed" in rule for rule in verdict["rules"])
+    assert card["promoted"] is verdict["passed"] is done["promoted"]
+    assert card["evaluation"]
+    report = json.loads((entry / "evaluation" / "report.json").read_text())
+    assert report["gate"]["passed"] is verdict["passed"]
+    assert any("Release gate" in e["message"] for e in events)
+    # Served by exact name whatever the verdict; listed and aliased only when promoted.
+    listed = {m["id"] for m in HTTP.get(f"{gateway}/v1/models").json()["data"]}
+    everything = {m["id"] for m in HTTP.get(f"{gateway}/v1/models?all=true").json()["data"]}
+    assert done["fine_tuned_model"] in everything
+    assert (done["fine_tuned_model"] in listed) is verdict["passed"]
+    alias = done["fine_tuned_model"].rsplit(":", 1)[0]
+    reply = HTTP.post(
+        f"{gateway}/v1/chat/completions",
+        json={"model": alias, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 2},
+    )
+    if verdict["passed"]:
+        assert reply.status_code == 200
+        assert reply.json()["model"] == done["fine_tuned_model"]
+    else:
+        assert reply.status_code == 404, reply.text
 
 
 def test_killed_worker_resumes_from_its_checkpoint_and_succeeds_once(
@@ -238,9 +286,14 @@ def test_cancel_stops_a_running_job_within_seconds(
         ),
         ({"hyperparameters": {"warmup": 3}}, "hyperparameters"),
         ({"suffix": "bad suffix!"}, "suffix"),
+        ({"evaluation": {"max_cases": 3}}, "evaluation.file"),
+        ({"evaluation": "questions.jsonl"}, "evaluation"),
+        ({"evaluation": {"file": "TRAIN"}}, "evaluation.file"),  # a fine-tune file
     ],
 )
 def test_bad_job_requests_are_400(gateway: str, files: dict, tiny_model_dir: Path, body, param):
+    if body.get("evaluation", {}) == {"file": "TRAIN"}:
+        body = {"evaluation": {"file": files["train"]}}
     request = {"model": str(tiny_model_dir), "training_file": files["train"], **body}
     response = HTTP.post(f"{gateway}/v1/fine_tuning/jobs", json=request)
     assert response.status_code == 400, response.text

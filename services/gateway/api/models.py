@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from services.gateway.api.deps import get_runtime
@@ -28,8 +28,10 @@ def _model_body(model: ModelInfo) -> dict[str, Any]:
 
 @models_bp.get("/v1/models")
 def list_models() -> ResponseReturnValue:
-    """The base model, then every fine-tuned model in the registry."""
+    """The base model, then the promoted fine-tuned models (`?all=true`: every one)."""
     models = get_runtime().backend.list_models()
+    if request.args.get("all", "").lower() not in ("1", "true", "yes"):
+        models = [m for m in models if m.extra.get("promoted", True)]
     return jsonify({"object": "list", "data": [_model_body(m) for m in models]})
 
 

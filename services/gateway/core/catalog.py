@@ -1,4 +1,10 @@
-"""Which models the gateway serves: the base model and the registry's fine-tuned models."""
+"""Which models the gateway serves: the base model and the registry's fine-tuned models.
+
+Every registry entry is served when asked for by its exact name. A fine-tuned name without its
+job id (`ft:BASE:SUFFIX`, the line of models a suffix names) is an alias of that line's newest
+*promoted* entry: a model that failed its release gate never reaches a client that did not ask
+for it by name.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +30,17 @@ def list_served_models(settings: Settings) -> list[ModelInfo]:
             )
         )
     return models
+
+
+def resolve_alias(settings: Settings, model: str) -> str:
+    """The concrete model a request names: itself, or the newest promoted model of its line."""
+    if model == settings.base_model:
+        return model
+    cards = list_cards(settings.models_dir)
+    if any(card.name == model for card in cards):
+        return model
+    line = [card for card in cards if card.promoted and card.name.startswith(model + ":")]
+    return max(line, key=lambda card: card.created).name if line else model
 
 
 def check_served(settings: Settings, model: str) -> None:

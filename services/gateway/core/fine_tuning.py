@@ -110,20 +110,46 @@ class FineTuningService:
             )
         return dict(raw)
 
+    def _check_evaluation(self, raw: Any) -> dict[str, Any] | None:
+        """`evaluation`: {"file": an `evals` file id, "max_cases": int} or absent."""
+        if raw is None:
+            return None
+        if not isinstance(raw, dict) or set(raw) - {"file", "max_cases"}:
+            raise InvalidRequestError(
+                '\'evaluation\' must be {"file": "file-...", "max_cases": N}',
+                param="evaluation",
+            )
+        file_id = raw.get("file")
+        if not isinstance(file_id, str):
+            raise InvalidRequestError(
+                "'evaluation.file' must be the id of a file uploaded with purpose 'evals'",
+                param="evaluation.file",
+            )
+        self.files.path(file_id, "evals", param="evaluation.file")
+        max_cases = raw.get("max_cases")
+        if max_cases is not None and (
+            not isinstance(max_cases, int) or isinstance(max_cases, bool) or max_cases < 1
+        ):
+            raise InvalidRequestError(
+                "'evaluation.max_cases' must be a positive integer", param="evaluation.max_cases"
+            )
+        return {"file": file_id, "max_cases": max_cases}
+
     def create(self, body: dict[str, Any]) -> dict[str, Any]:
         """Validate a job request, record it as queued, and send it to the `train` queue."""
         model = self._check_model(body.get("model"))
         training_file = body.get("training_file")
         if not isinstance(training_file, str):
             raise InvalidRequestError("'training_file' must be a file id", param="training_file")
-        self.files.get(training_file)
+        self.files.path(training_file, "fine-tune", param="training_file")
         validation_file = body.get("validation_file")
         if validation_file is not None:
             if not isinstance(validation_file, str):
                 raise InvalidRequestError(
                     "'validation_file' must be a file id", param="validation_file"
                 )
-            self.files.get(validation_file)
+            self.files.path(validation_file, "fine-tune", param="validation_file")
+        evaluation = self._check_evaluation(body.get("evaluation"))
         suffix = body.get("suffix")
         if suffix is not None and (not isinstance(suffix, str) or not _SUFFIX.match(suffix)):
             raise InvalidRequestError(
@@ -164,6 +190,7 @@ class FineTuningService:
                 "training_method": method,
                 "quantization": config["quantization"],
                 "knowledge_base": knowledge_base,
+                "evaluation": evaluation,
                 "config": config,
                 "fine_tuned_model_name": f"ft:{base_short}:{suffix or 'finerag'}:{job_id[-8:]}",
                 "organization_id": "finerag",

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
+from services.gateway.core.catalog import resolve_alias
 from services.gateway.core.context_budget import fit_sources
 from services.gateway.core.feedback_store import FeedbackStore
 from services.gateway.core.generation import (
@@ -118,7 +119,8 @@ class CompletionService:
             InvalidRequestError: the messages and max_tokens do not fit the context.
             ServiceUnavailableError: RAG requested without retrieval, or the model is down.
         """
-        self._backend.check_model(request.model)
+        model = resolve_alias(self._settings, request.model)
+        self._backend.check_model(model)
         max_tokens = request.max_tokens or self._settings.default_max_tokens
         messages = request.messages
         citations: list[Citation] = []
@@ -153,14 +155,14 @@ class CompletionService:
         deadline = time.monotonic() + self._settings.request_timeout_s
         events = self._backend.generate(
             GenerationRequest(
-                request.model, params, messages=messages, prompt=request.prompt, deadline=deadline
+                model, params, messages=messages, prompt=request.prompt, deadline=deadline
             )
         )
         prefix = "chatcmpl" if request.kind == "chat" else "cmpl"
         return PreparedCompletion(
             id=f"{prefix}-{uuid.uuid4().hex[:24]}",
             created=int(time.time()),
-            model=request.model,
+            model=model,
             kind=request.kind,
             messages=messages,
             prompt=request.prompt,

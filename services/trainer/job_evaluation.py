@@ -1,0 +1,115 @@
+"""The end of every job: evaluate the new model against its base, apply the release gate, promote.
+
+A model is promoted (served under its alias, listed by default) only when it passed the gate.
+A job that gave no evaluation questions cannot show that, so its model is kept, unpromoted,
+and the card says why. The report lands beside the adapter in `models/NAME/evaluation/`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from services.trainer.config import CONFIGS_DIR
+from services.trainer.evaluation import (
+    EvalOptions,
+    LocalChatClient,
+    ModelPair,
+    apply_gate,
+    evaluate,
+    load_gate,
+    select_cases,
+    write_outputs,
+)
+from shared.files import FileStore
+from shared.qa_data import read_qa_file
+from shared.registry import model_dir, read_card, write_card
+from shared.retrieval_client import HttpRetrievalClient
+from shared.settings import Settings
+
+log = logging.getLogger("finerag.trainer.evaluation")
+
+
+@dataclass(frozen=True)
+class GateOutcome:
+    """What the job record and its events say about the evaluation."""
+
+    promoted: bool
+    summary: str
+    verdict: dict[str, Any] | None
+
+
+def gate_path(name: str) -> Path:
+    """A gate file by path, or by name under services/trainer/configs/gates."""
+    path = Path(name)
+    if not path.is_file() and (CONFIGS_DIR / "gates" / path.name).is_file():
+        return CONFIGS_DIR / "gates" / path.name
+    return path
+
+
+def evaluate_job_model(
+    settings: Settings,
+    record: dict[str, Any],
+    *,
+    model_name: str,
+    base_model: str,
+    quantization: Literal["4bit", "none"],
+    dataset_dir: Path | None,
+) -> GateOutcome:
+    """Evaluate `model_name` against `base_model` on the job's questions, gate, update the card."""
+    folder = model_dir(settings.models_dir, model_name)
+    card = read_card(settings.models_dir, model_name)
+    request = record.get("evaluation") or {}
+    if not request.get("file"):
+        card.promoted = False
+        card.gate = {"passed": False, "status": "not_evaluated", "reason": "no evaluation file"}
+        write_card(folder, card)
+        return GateOutcome(False, "Not evaluated (no evaluation file): kept, not promoted", None)
+
+    gate = load_gate(gate_path(settings.eval_gate))
+    qa_path = FileStore(settings.data_dir / "files").path(request["file"], "evals")
+    limit = min(settings.eval_max_cases, request.get("max_cases") or settings.eval_max_cases)
+    cases = select_cases(read_qa_file(qa_path), limit=limit)
+    kb = record.get("knowledge_base")
+    retrieval = None
+    modes: tuple[Any, ...] = ("no_rag",)
+    if kb and settings.retrieval_url:
+        retrieval = HttpRetrievalClient(
+            settings.retrieval_url, timeout_s=settings.retrieval_timeout_s
+        )
+        modes = ("no_rag", "rag")
+    chat = LocalChatClient(base_model, models_dir=settings.models_dir, quantization=quantization)
+    try:
+        evaluation = evaluate(
+            cases,
+            chat=chat,
+            models=ModelPair(fine_tuned=model_name, base=base_model),
+            options=EvalOptions(modes=modes, variants=False),
+            retrieval=retrieval,
+            kb=kb if retrieval is not None else None,
+            render=chat.render,
+            dataset_dir=dataset_dir,
+            meta={"job_id": record["id"], "evaluation_file": request["file"]},
+        )
+    finally:
+        chat.close()
+    if "rag" not in modes:  # no knowledge base to ground on: gate the answers without sources
+        gate = gate.model_copy(update={"mode": "no_rag"})
+    verdict = apply_gate(evaluation.report, gate, source=str(gate_path(settings.eval_gate)))
+    evaluation.report.gate = verdict
+    write_outputs(evaluation, folder / "evaluation")
+    card.evaluation = evaluation.report.card_summary()
+    card.gate = verdict.model_dump(mode="json")
+    card.promoted = verdict.passed
+    write_card(folder, card)
+    failed = [rule.rule for rule in verdict.rules if not rule.passed and not rule.skipped]
+    summary = (
+        f"Release gate passed on {len(cases)} questions: promoted"
+        if verdict.passed
+        else f"Release gate failed on {len(cases)} questions ({'; '.join(failed)}): "
+        "kept, not promoted"
+    )
+    log.info(summary)
+    return GateOutcome(verdict.passed, summary, card.gate)
