@@ -8,17 +8,14 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from finerag.sample_domain import SampleDomain, generate_sample_domain, iter_corpus_texts
 from finerag.tiny_model import TinyModelSpec, build_tiny_model
-from shared.prompts import Source, grounded_messages, render_prompt
 from shared.retrieval_client import RetrievalClient
-from shared.schemas import QACase
 from shared.settings import Settings
 
 Report = Callable[[str], None]
@@ -101,79 +98,11 @@ def build_grounded_dataset(
     return report.card
 
 
-@dataclass(frozen=True)
-class GroundedAnswer:
-    """A model's reply to a grounded question, with what it was given."""
-
-    case_id: str
-    question: str
-    reference: str | None
-    answer: str
-    cited_docs: list[str]
-    stopped: bool  # ended with <|eot_id|> within max_new_tokens
-
-
-def answer_cases(
-    model: Any,
-    tokenizer: Any,
-    retrieval: RetrievalClient,
-    kb: str,
-    cases: Sequence[QACase],
-    *,
-    top_k: int = 3,
-    max_new_tokens: int = 32,
-) -> list[GroundedAnswer]:
-    """Retrieve, build the served prompt with the shared template, generate greedily."""
-    import torch
-
-    from shared.prompts import parse_citations
-    from shared.schemas import SearchRequest
-
-    answers = []
-    for case in cases:
-        hits = retrieval.search(kb, SearchRequest(query=case.question, top_k=top_k)).hits
-        sources = [Source(h.text, doc_id=h.doc_id, title=h.title, section=h.section) for h in hits]
-        prompt = render_prompt(tokenizer, grounded_messages(case.question, sources))
-        ids = tokenizer(prompt, add_special_tokens=False, return_tensors="pt")["input_ids"]
-        with torch.no_grad():
-            output = model.generate(
-                input_ids=ids, max_new_tokens=max_new_tokens, do_sample=False,
-                pad_token_id=tokenizer.pad_token_id,
-            )  # fmt: skip
-        new = output[0, ids.shape[1] :].tolist()
-        eot = tokenizer.convert_tokens_to_ids("<|eot_id|>")
-        text = str(tokenizer.decode(new, skip_special_tokens=True)).strip()
-        cited = [hits[i - 1].doc_id for i in parse_citations(text) if 0 < i <= len(hits)]
-        answers.append(GroundedAnswer(case.id, case.question, case.answer, text, cited, eot in new))
-    return answers
-
-
-def score_answers(answers: Sequence[GroundedAnswer]) -> dict[str, float]:
-    """Quick demo scores: exact answer found, abstention where due, confident wrong answers."""
-    from shared.prompts import is_abstention, strip_citations
-
-    answerable = [a for a in answers if a.reference is not None]
-    unanswerable = [a for a in answers if a.reference is None]
-
-    def share(items: Sequence[GroundedAnswer], test: Callable[[GroundedAnswer], bool]) -> float:
-        return sum(map(test, items)) / len(items) if items else 0.0
-
-    return {
-        "accuracy": share(answerable, lambda a: (a.reference or "") in strip_citations(a.answer)),
-        "abstention_when_unanswerable": share(unanswerable, lambda a: is_abstention(a.answer)),
-        "hallucination_when_unanswerable": share(
-            unanswerable, lambda a: not is_abstention(a.answer)
-        ),
-        "stops": share(answers, lambda a: a.stopped),
-    }
-
-
 def run_demo(out: Path, report: Report = print, *, train_steps: int = 40) -> None:
     """The pipeline on the sample domain: ingest → dataset → QLoRA → compare base and tuned."""
     from finerag.embedded import InProcessRetrieval
     from services.trainer.config import CONFIGS_DIR, load_config
     from services.trainer.recipe import QLoRARecipe
-    from shared.modeling import load_base_model, load_tokenizer
 
     settings = Settings(data_dir=out / "state", chunk_tokens=128, chunk_overlap_tokens=16)
     kb = "acme"
@@ -213,36 +142,89 @@ def run_demo(out: Path, report: Report = print, *, train_steps: int = 40) -> Non
             _metrics, registry_dir = recipe.run()
             report(f"   adapter in the registry: {registry_dir}")
 
-        with _step(report, "6. base vs fine-tuned, with RAG, on held-out validation questions"):
-            from peft import PeftModel
-
-            validation_ids = _validation_case_ids(dataset_dir)
-            cases = [
-                QACase.model_validate_json(line)
-                for line in domain.qa_path.read_text().splitlines()
-                if line.strip()
-            ]
-            held_out = [c for c in cases if c.id in validation_ids][:40]
-            tokenizer = load_tokenizer(model_dir)
-            base = load_base_model(model_dir, quantization="4bit")
-            rows = {"base": answer_cases(base, tokenizer, retrieval, kb, held_out)}
-            tuned = PeftModel.from_pretrained(base, registry_dir)
-            rows["fine-tuned"] = answer_cases(tuned, tokenizer, retrieval, kb, held_out)
-            report(f"   {len(held_out)} questions the model never trained on")
-            report(f"   {'model':<12}{'accuracy':>10}{'abstains':>10}{'halluc.':>10}{'stops':>8}")
-            for name, answers in rows.items():
-                scores = score_answers(answers)
-                report(
-                    f"   {name:<12}{scores['accuracy']:>10.2f}"
-                    f"{scores['abstention_when_unanswerable']:>10.2f}"
-                    f"{scores['hallucination_when_unanswerable']:>10.2f}{scores['stops']:>8.2f}"
-                )
-            for answer in rows["fine-tuned"][:3]:
-                report(f"   Q: {answer.question}")
-                report(f"      fine-tuned: {answer.answer!r} (reference: {answer.reference})")
+        with _step(report, "6. evaluate base vs fine-tuned, without and with RAG; release gate"):
+            evaluation, verdict = evaluate_demo(
+                settings, retrieval, kb, domain, model_dir, dataset_dir, "acme-tiny", out
+            )
+            report(f"   {evaluation.report.meta.get('cases', '?')} held-out validation questions")
+            for line in matrix_lines(evaluation.report):
+                report(f"   {line}")
+            report(f"   release gate: {'PASSED' if verdict.passed else 'FAILED'}")
+            for rule in verdict.rules:
+                if not rule.skipped:
+                    report(f"     [{'x' if rule.passed else ' '}] {rule.rule}: {rule.detail}")
+            report(f"   report: {out / 'evaluation' / 'report.md'}")
 
 
-def _validation_case_ids(dataset_dir: Path) -> set[str]:
-    """Case ids of the dataset's validation split (from its card)."""
-    card = json.loads((dataset_dir / "card.json").read_text())
-    return set(card.get("validation_groups", []))
+def evaluate_demo(
+    settings: Settings,
+    retrieval: RetrievalClient,
+    kb: str,
+    domain: SampleDomain,
+    model_dir: Path,
+    dataset_dir: Path,
+    model_name: str,
+    out: Path,
+    *,
+    max_cases: int = 40,
+) -> tuple[Any, Any]:
+    """The evaluation suite on the dataset's validation questions (and their variants)."""
+    from services.trainer.evaluation import (
+        EvalOptions,
+        LocalChatClient,
+        ModelPair,
+        apply_gate,
+        evaluate,
+        load_gate,
+        read_cases,
+        select_cases,
+        validation_case_ids,
+        write_outputs,
+    )
+    from services.trainer.job_evaluation import gate_path
+
+    cases = select_cases(
+        read_cases(domain.qa_path), ids=validation_case_ids(dataset_dir), limit=max_cases
+    )
+    chat = LocalChatClient(str(model_dir), models_dir=settings.models_dir, quantization="4bit")
+    try:
+        evaluation = evaluate(
+            cases,
+            chat=chat,
+            models=ModelPair(fine_tuned=model_name, base=str(model_dir)),
+            options=EvalOptions(variant_kinds=("typo", "paraphrase", "terse")),
+            retrieval=retrieval,
+            kb=kb,
+            render=chat.render,
+            dataset_dir=dataset_dir,
+            meta={"cases": len(cases)},
+        )
+    finally:
+        chat.close()
+    verdict = apply_gate(evaluation.report, load_gate(gate_path(settings.eval_gate)))
+    evaluation.report.gate = verdict
+    write_outputs(evaluation, out / "evaluation")
+    return evaluation, verdict
+
+
+def matrix_lines(report: Any) -> list[str]:
+    """The headline metrics of {base, fine-tuned} x {no RAG, RAG} as a small text table."""
+    rows = [
+        ("accuracy", "accuracy.correct"),
+        ("hallucination", "hallucination.hallucination_rate"),
+        ("abstains", "hallucination.abstention_rate"),
+        ("variants", "customer.variant_accuracy"),
+        ("stops", "behaviour.stop_rate"),
+    ]
+    columns = [(r, m) for r in ("base", "fine_tuned") for m in ("no_rag", "rag")]
+    lines = [f"{'':<15}" + "".join(f"{r.replace('_', '-') + ' ' + m:>20}" for r, m in columns)]
+    for label, metric in rows:
+        cells = []
+        for role, mode in columns:
+            stat = report.stat(metric, role, mode)
+            if stat is None or stat.value is None:
+                cells.append(f"{'-':>20}")
+            else:
+                cells.append(f"{stat.value:>8.2f} [{stat.ci_low:.2f},{stat.ci_high:.2f}]".rjust(20))
+        lines.append(f"{label:<15}" + "".join(cells))
+    return lines
