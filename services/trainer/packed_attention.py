@@ -5,15 +5,17 @@ TRL's padding-free collator flattens a batch of packed rows into one sequence wh
 `cu_seq_lens_q`/`cu_seq_lens_k`. FlashAttention's varlen kernel uses those boundaries directly.
 Without it (a CPU, or a GPU without flash-attn), transformers' `sdpa` builds a dense L x L
 block-diagonal mask for the whole flattened sequence and computes all L^2 scores, most of them
-masked: on a 4 x 1024-token batch that is ~10x the work of the examples' own attention.
+masked: for 4 rows of 1024 tokens of mostly short examples, ~10x the examples' own attention.
 
 `packed_sdpa` does what the varlen kernels do, in PyTorch: it splits the sequence at the
 boundaries and runs causal SDPA per example, so the cost is sum(len_i^2) and nothing L x L is
-ever built. Examples whose lengths round up to the same multiple of `PAD_MULTIPLE` share one
-batched SDPA call (right-padded: under a causal mask a real token never sees the padding after
-it, so the result is exact); an example alone in its bucket is a view, with no copy. Anything
-that is not a packed causal row (padded batches, generation with a KV cache, evaluation) goes
-to transformers' own `sdpa`, with its mask, unchanged.
+ever built. Examples of nearly the same length (the shortest at least `BUCKET_FILL` of the
+longest) share one batched SDPA call, which saves the per-call overhead on many short examples;
+they are right-padded, which is exact, since under a causal mask no real token sees the padding
+after it. The tokens are gathered into that layout and back once per layer. Anything
+else (padded batches, generation with a KV cache, one example per row) goes to transformers'
+own `sdpa`, with its mask, unchanged. It is written for decoder-only models whose every layer
+attends causally over the full context (Llama, the recipe's family), not sliding windows.
 
 `select_attention()` picks the implementation the recipe trains with.
 """
@@ -31,58 +33,52 @@ if TYPE_CHECKING:
     from shared.modeling import DeviceProfile
 
 PACKED_SDPA = "packed_sdpa"
-PAD_MULTIPLE = 64  # bucket granularity: at most 63 wasted positions per example, few SDPA calls
+BUCKET_FILL = 0.875  # padding is at most 1/8 of a batched call's positions
 
 
 @dataclass(frozen=True)
 class SegmentPlan:
-    """How a flattened packed sequence splits into examples, and how they are batched for SDPA.
+    """How a flattened packed sequence splits into examples, and how SDPA calls batch them.
 
-    `lengths` are the examples' lengths in sequence order (the sequence is split by them);
-    `singles` index the examples attended one by one, on their split views; `buckets` are
-    (gather, keep) pairs: `gather` (examples, padded length) indexes the tokens of equally
-    padded examples, `keep` the rows of the flattened (examples * padded length) output that
-    are real tokens. Outputs are concatenated singles first, then buckets; `order` (None when
-    that is already sequence order) puts them back in sequence order.
+    `gather` indexes the sequence's tokens into a layout where each call's examples sit one after
+    another, right-padded to the call's longest; `calls` are the (examples, padded length) of each
+    call in that layout; `restore` indexes the layout's outputs back into sequence order.
     """
 
-    lengths: list[int]
-    singles: list[int]
-    buckets: list[tuple[torch.Tensor, torch.Tensor]]
-    order: torch.Tensor | None
+    count: int
+    gather: torch.Tensor
+    calls: list[tuple[int, int]]
+    restore: torch.Tensor
 
 
 def plan_segments(
-    boundaries: list[int], device: torch.device | str = "cpu", pad_multiple: int = PAD_MULTIPLE
+    boundaries: list[int], device: torch.device | str = "cpu", fill: float = BUCKET_FILL
 ) -> SegmentPlan:
     """Group the examples between consecutive `boundaries` (cu_seqlens) into SDPA calls."""
     total = boundaries[-1]
     spans = [(start, end) for start, end in pairwise(boundaries) if end > start]
-    by_length: dict[int, list[int]] = {}  # padded length -> examples
-    for index, (start, end) in enumerate(spans):
-        by_length.setdefault(-(-(end - start) // pad_multiple) * pad_multiple, []).append(index)
-    singles = sorted(group[0] for group in by_length.values() if len(group) == 1)
-    positions = [torch.arange(*spans[index]) for index in singles]
-    buckets: list[tuple[torch.Tensor, torch.Tensor]] = []
-    for padded, group in sorted(by_length.items()):
-        if len(group) == 1:
-            continue
-        starts = torch.tensor([spans[index][0] for index in group])
-        lengths = torch.tensor([spans[index][1] - spans[index][0] for index in group])
+    lengths = [end - start for start, end in spans]
+    groups: list[list[int]] = []  # examples, longest first; each group is one SDPA call
+    for index in sorted(range(len(spans)), key=lambda i: -lengths[i]):
+        if groups and lengths[index] >= fill * lengths[groups[-1][0]]:
+            groups[-1].append(index)
+        else:
+            groups.append([index])
+    gather, calls, restore, row = [], [], torch.empty(total, dtype=torch.long), 0
+    for group in groups:
+        padded = lengths[group[0]]
         offsets = torch.arange(padded)
+        starts = torch.tensor([spans[index][0] for index in group])
+        real = offsets < torch.tensor([lengths[index] for index in group])[:, None]
         # Padding reads the tokens after an example (clamped at the end of the sequence): any
         # real values will do, since causal attention keeps them out of the real tokens' rows.
-        gather = (starts[:, None] + offsets).clamp_(max=total - 1)
-        real = offsets < lengths[:, None]
-        buckets.append((gather.to(device), real.flatten().nonzero().flatten().to(device)))
-        positions.append(gather[real])
-    order = None
-    if buckets:  # singles alone are already in sequence order
-        placed = torch.cat(positions)
-        order = torch.empty_like(placed)
-        order[placed] = torch.arange(total)
-        order = order.to(device)
-    return SegmentPlan([end - start for start, end in spans], singles, buckets, order)
+        tokens = (starts[:, None] + offsets).clamp_(max=total - 1)
+        rows = row + torch.arange(tokens.numel()).view_as(tokens)
+        restore[tokens[real]] = rows[real]
+        gather.append(tokens.flatten())
+        calls.append((len(group), padded))
+        row += tokens.numel()
+    return SegmentPlan(len(spans), torch.cat(gather).to(device), calls, restore.to(device))
 
 
 def segment_boundaries(
@@ -157,41 +153,32 @@ def packed_sdpa_attention(
     if attention_mask is None and causal and key.shape[2] == length and length > 1:
         position_ids, cu_seq_lens = kwargs.get("position_ids"), kwargs.get("cu_seq_lens_q")
         plan = _plan_for(batch, length, position_ids, cu_seq_lens, query.device)
-    if plan is None or len(plan.lengths) == batch:  # one example per row: plain causal
+    if plan is None or plan.count == batch:  # one example per row: plain causal attention
         return sdpa_attention_forward(
             module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
         )
 
     kv_heads = key.shape[1]
-    # Token-major views (tokens, heads, dim); no copy when batch == 1, as in padding-free rows.
-    q = query.transpose(1, 2).reshape(batch * length, heads, dim)
-    k = key.transpose(1, 2).reshape(batch * length, kv_heads, dim)
-    v = value.transpose(1, 2).reshape(batch * length, kv_heads, -1)
-    options: dict[str, Any] = {
-        "dropout_p": dropout,
-        "scale": scaling,
-        "is_causal": True,
-        "enable_gqa": kv_heads != heads,
-    }
-    pieces = []
-    if plan.singles:
-        # One split, not a slice per example: its backward assembles the gradient in one copy.
-        parts = [t.split(plan.lengths) for t in (q, k, v)]
-        for index in plan.singles:
-            q_part, k_part, v_part = (p[index][None].transpose(1, 2) for p in parts)
-            out = scaled_dot_product_attention(q_part, k_part, v_part, **options)
-            pieces.append(out[0].transpose(0, 1))
-    for gather, keep in plan.buckets:
+    # Token-major (tokens, heads, dim), gathered into the plan's layout: one copy per tensor.
+    q = query.transpose(1, 2).reshape(batch * length, heads, dim)[plan.gather]
+    k = key.transpose(1, 2).reshape(batch * length, kv_heads, dim)[plan.gather]
+    v = value.transpose(1, 2).reshape(batch * length, kv_heads, -1)[plan.gather]
+    sizes = [examples * padded for examples, padded in plan.calls]
+    outputs = []
+    for (examples, padded), q_call, k_call, v_call in zip(
+        plan.calls, q.split(sizes), k.split(sizes), v.split(sizes), strict=True
+    ):
         out = scaled_dot_product_attention(
-            q[gather].transpose(1, 2),
-            k[gather].transpose(1, 2),
-            v[gather].transpose(1, 2),
-            **options,
+            q_call.view(examples, padded, heads, dim).transpose(1, 2),
+            k_call.view(examples, padded, kv_heads, dim).transpose(1, 2),
+            v_call.view(examples, padded, kv_heads, -1).transpose(1, 2),
+            dropout_p=dropout,
+            scale=scaling,
+            is_causal=True,
+            enable_gqa=kv_heads != heads,
         )
-        pieces.append(out.transpose(1, 2).flatten(0, 1)[keep])
-    output = torch.cat(pieces)
-    if plan.order is not None:
-        output = output[plan.order]
+        outputs.append(out.transpose(1, 2).flatten(0, 1))
+    output = torch.cat(outputs)[plan.restore]
     return output.view(batch, length, heads, -1), None
 
 

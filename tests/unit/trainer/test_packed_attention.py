@@ -21,8 +21,8 @@ from services.trainer.packed_attention import (
 )
 from shared.modeling import DeviceProfile
 
-# Two examples share one padded SDPA call (5 and 9 tokens pad to 64), one runs alone (70).
-LENGTHS = (5, 70, 9)
+# Two examples share one padded SDPA call (9 and 8 tokens), one runs alone (70).
+LENGTHS = (9, 70, 8)
 
 
 def _model(attention: str) -> LlamaForCausalLM:
@@ -72,25 +72,21 @@ def _token_loss(logits: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits[:-1], ids[1:], reduction="sum")
 
 
-def test_plan_covers_every_token_once_and_restores_order():
-    boundaries = [0, 5, 75, 84, 90, 300]  # lengths 5, 70, 9, 6, 210
+def test_plan_batches_near_equal_lengths_and_restores_sequence_order():
+    boundaries = [0, 9, 79, 87, 93, 303]  # lengths 9, 70, 8, 6, 210
     plan = plan_segments(boundaries)
-    assert plan.lengths == [5, 70, 9, 6, 210]
-    assert plan.singles == [1, 4]  # alone in their buckets: views, no copy
-    assert [tuple(gather.shape) for gather, _ in plan.buckets] == [(3, 64)]
-    tokens = torch.arange(300.0)[:, None]
-    parts = tokens.split(plan.lengths)
-    pieces = [parts[index] for index in plan.singles]
-    pieces += [tokens[gather].flatten(0, 1)[keep] for gather, keep in plan.buckets]
-    assert plan.order is not None
-    assert torch.equal(torch.cat(pieces)[plan.order], tokens)
-    assert plan_segments([0, 5, 75]).order is None  # no bucket: already in sequence order
+    assert plan.count == 5
+    # Longest first; 8 joins 9 (>= 7/8 of it), padded with the token after it; 6 does not.
+    assert plan.calls == [(1, 210), (1, 70), (2, 9), (1, 6)]
+    assert plan.gather.tolist()[280:298] == [*range(0, 9), *range(79, 88)]
+    tokens = torch.arange(303.0)
+    assert torch.equal(tokens[plan.gather][plan.restore], tokens)
 
 
 def test_boundaries_come_from_cu_seq_lens_or_restarting_positions():
     batch = _packed(_examples())
     length = batch["input_ids"].shape[1]
-    expected = [0, 5, 75, 84]
+    expected = [0, 9, 79, 87]
     assert segment_boundaries(1, length, None, batch["cu_seq_lens_q"]) == expected
     assert segment_boundaries(1, length, batch["position_ids"], None) == expected
     rows = torch.tensor([[0, 1, 2, 0, 1], [0, 1, 2, 3, 4]])
@@ -113,7 +109,7 @@ def test_packed_rows_in_a_batch_are_split_by_their_positions_alone():
     examples = _examples()
     row = torch.cat(examples)
     positions = torch.cat([torch.arange(len(e)) for e in examples])
-    # Second row: the same tokens as a single 84-token example.
+    # Second row: the same tokens as a single 87-token example.
     batch = {
         "input_ids": torch.stack([row, row]),
         "position_ids": torch.stack([positions, torch.arange(len(row))]),
