@@ -50,7 +50,10 @@ class RecipeConfig(BaseModel):
         2048, ge=16, description="Longest training sequence; longer examples are dropped."
     )
     packing: bool = Field(
-        True, description="Pack examples into full sequences (no cross-example attention)."
+        True,
+        description="Pack examples into full sequences, padding-free; attention stays within each "
+        "example (FlashAttention 2 varlen on a bf16 GPU that has it, else per-example SDPA: "
+        "packed_sdpa).",
     )
 
     # --- optimisation -----------------------------------------------------------------------

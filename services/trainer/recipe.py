@@ -22,6 +22,7 @@ from transformers import TrainerCallback
 
 from services.trainer.config import RecipeConfig
 from services.trainer.memory import GiB, device_memory_bytes, estimate_memory
+from services.trainer.packed_attention import select_attention
 from shared.chat_data import iter_chat_jsonl, to_prompt_completion
 from shared.errors import InvalidRequestError
 from shared.modeling import (
@@ -190,7 +191,10 @@ class QLoRARecipe:
             f"{data.dropped_too_long} dropped as longer than {config.max_seq_len} tokens"
         )
         model = load_base_model(
-            config.base_model, quantization=config.quantization, profile=profile
+            config.base_model,
+            quantization=config.quantization,
+            profile=profile,
+            attn_implementation=select_attention(config.packing, profile),
         )
         if config.quantization == "4bit":
             from peft import prepare_model_for_kbit_training
