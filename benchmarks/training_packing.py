@@ -1,10 +1,12 @@
 """Recipe (padding-free packing) vs a plain TRL SFTTrainer (padding to the longest), one run.
 
 Same tiny model, same 4-bit base, same LoRA, same precision, batch size and steps, on the same
-length-skewed dataset (most examples short, a few long: the shape of real grounded data). Prints
-tokens/s and peak memory of each and their ratio.
+length-skewed dataset (most examples short, a few long: the shape of real grounded data). Each
+loads its attention as the recipe would: the baseline transformers' default `sdpa`, the packed
+run `select_attention()`'s choice (`packed_sdpa` on a CPU: causal attention per example, no
+block-diagonal mask). Prints tokens/s and peak memory of each and their ratio.
 
-    python benchmarks/training_packing.py [--steps 20] [--batch 4]
+    python benchmarks/training_packing.py [--steps 20] [--batch 4] [--max-len 1024]
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ def _run_one(
     from peft import prepare_model_for_kbit_training
     from trl import SFTConfig, SFTTrainer
 
+    from services.trainer.packed_attention import select_attention
     from shared.chat_data import iter_chat_jsonl, to_prompt_completion
     from shared.modeling import DeviceProfile, load_base_model, load_tokenizer, lora_config
 
@@ -67,7 +70,12 @@ def _run_one(
     tokenizer = load_tokenizer(model_dir)
     rows = [to_prompt_completion(m) for m in iter_chat_jsonl(Path(dataset) / "train.jsonl")]
     model = prepare_model_for_kbit_training(
-        load_base_model(model_dir, quantization="4bit", profile=profile),
+        load_base_model(
+            model_dir,
+            quantization="4bit",
+            profile=profile,
+            attn_implementation=select_attention(packing, profile),
+        ),
         use_gradient_checkpointing=False,
     )
     with tempfile.TemporaryDirectory() as out:
@@ -106,6 +114,7 @@ def _run_one(
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {
         "packing": packing,
+        "attention": model.config._attn_implementation,
         "tokens": tokens,
         "seconds": elapsed,
         "tokens_per_s": tokens / elapsed,
@@ -162,14 +171,19 @@ def main() -> None:
                 .splitlines()[-1]
             )
             results[packing] = json.loads(output)
-    print(f"{'configuration':<32}{'tokens':>10}{'seconds':>10}{'tokens/s':>12}{'peak MiB':>11}")
+    print(f"max_len {args.max_len}, batch {args.batch}, {args.steps} steps")
+    print(
+        f"{'configuration':<32}{'attention':>13}{'tokens':>10}{'seconds':>10}"
+        f"{'tokens/s':>12}{'peak MiB':>11}"
+    )
     for packing, name in (
         (False, "TRL SFTTrainer, pad to longest"),
         (True, "recipe, padding-free packing"),
     ):
         r = results[packing]
         print(
-            f"{name:<32}{r['tokens']:>10}{r['seconds']:>10.1f}{r['tokens_per_s']:>12.1f}{r['peak_rss_mib']:>11.0f}"
+            f"{name:<32}{r['attention']:>13}{r['tokens']:>10}{r['seconds']:>10.1f}"
+            f"{r['tokens_per_s']:>12.1f}{r['peak_rss_mib']:>11.0f}"
         )
     speed = results[True]["tokens_per_s"] / results[False]["tokens_per_s"]
     memory = results[True]["peak_rss_mib"] / results[False]["peak_rss_mib"]
