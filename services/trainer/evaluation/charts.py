@@ -14,23 +14,20 @@ _COLOURS = {"base/no_rag": "#bdbdbd", "base/rag": "#737373",
 
 
 def _bars(ax: Any, labels: list[str], series: dict[str, list[Stat | None]]) -> None:
-    """Grouped bars with 95% interval whiskers; missing values are drawn as gaps."""
+    """Grouped bars with 95% interval whiskers; a metric with no case (n = 0) is left out."""
     import numpy as np
 
     width = 0.8 / max(1, len(series))
     positions = np.arange(len(labels))
     for offset, (run, stats) in enumerate(series.items()):
-        values = [s.value if s and s.value is not None else 0.0 for s in stats]
-        lower = [
-            (s.value - s.ci_low) if s and s.value is not None and s.ci_low is not None else 0.0
-            for s in stats
-        ]
-        upper = [
-            (s.ci_high - s.value) if s and s.value is not None and s.ci_high is not None else 0.0
-            for s in stats
-        ]
+        shown = [(i, s) for i, s in enumerate(stats) if s is not None and s.value is not None]
+        values = [s.value or 0.0 for _, s in shown]
+        lower = [s.value - s.ci_low if s.value is not None and s.ci_low is not None else 0.0
+                 for _, s in shown]  # fmt: skip
+        upper = [s.ci_high - s.value if s.value is not None and s.ci_high is not None else 0.0
+                 for _, s in shown]  # fmt: skip
         ax.bar(
-            positions + offset * width - 0.4 + width / 2,
+            positions[[i for i, _ in shown]] + offset * width - 0.4 + width / 2,
             values,
             width,
             yerr=[lower, upper],
