@@ -12,10 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from shared.errors import InvalidRequestError
 from shared.prompts import Message
+from shared.qa_data import read_qa_file
 from shared.schemas import QACase
 
 QUESTION_TYPES = ("factual", "unanswerable", "multi_hop", "arithmetic")
@@ -35,52 +34,7 @@ class Question:
 
 def read_cases(path: Path) -> list[QACase]:
     """Evaluation-format JSONL; a missing file or a bad line is an error that names it."""
-    if not path.is_file():
-        raise InvalidRequestError(f"{path}: no such file (the --qa question set)", param="qa")
-    cases: list[QACase] = []
-    seen: set[str] = set()
-    with path.open(encoding="utf-8") as lines:
-        for line_no, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                case = QACase.model_validate_json(line)
-            except ValidationError as exc:
-                problem = exc.errors()[0]
-                where = ".".join(str(p) for p in problem["loc"]) or "line"
-                raise InvalidRequestError(
-                    f"{path.name} line {line_no}: not an evaluation-format case "
-                    f"({where}: {problem['msg']})",
-                    param="qa",
-                ) from None
-            if case.id in seen:
-                raise InvalidRequestError(
-                    f"{path.name} line {line_no}: duplicate case id {case.id!r}", param="qa"
-                )
-            seen.add(case.id)
-            for index, variant in enumerate(case.variants):
-                _check_variant(path.name, line_no, index, variant)
-            cases.append(case)
-    if not cases:
-        raise InvalidRequestError(f"{path.name}: no cases in the file", param="qa")
-    return cases
-
-
-def _check_variant(file: str, line_no: int, index: int, variant: dict[str, object]) -> None:
-    where = f"{file} line {line_no}: variants[{index}]"
-    if not isinstance(variant.get("question"), str) or not str(variant["question"]).strip():
-        raise InvalidRequestError(f"{where} needs a non-empty 'question'", param="qa")
-    turns = variant.get("turns", [])
-    if not isinstance(turns, list) or not all(
-        isinstance(t, dict)
-        and t.get("role") in ("user", "assistant")
-        and isinstance(t.get("content"), str)
-        for t in turns
-    ):
-        raise InvalidRequestError(
-            f"{where}: 'turns' must be a list of {{'role': 'user'|'assistant', 'content': str}}",
-            param="qa",
-        )
+    return read_qa_file(path, param="qa")
 
 
 def select_cases(
