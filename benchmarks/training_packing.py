@@ -4,9 +4,11 @@ Same tiny model, same 4-bit base, same LoRA, same precision, batch size and step
 length-skewed dataset (most examples short, a few long: the shape of real grounded data). Each
 loads its attention as the recipe would: the baseline transformers' default `sdpa`, the packed
 run `select_attention()`'s choice (`packed_sdpa` on a CPU: causal attention per example, no
-block-diagonal mask). Prints tokens/s and peak memory of each and their ratio.
+block-diagonal mask). Prints tokens/s and peak memory of each and their ratio, per max_len, and
+the machine's 1-minute load average as each run started (on a shared machine, other processes
+slow either arm).
 
-    python benchmarks/training_packing.py [--steps 20] [--batch 4] [--max-len 1024]
+    python benchmarks/training_packing.py [--steps 20] [--batch 4] [--max-len 1024 512]
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -107,6 +110,7 @@ def _run_one(
         for parameter in trainer.model.parameters():
             if parameter.requires_grad:
                 parameter.data = parameter.data.float()
+        load = os.getloadavg()[0]  # other processes on the machine skew both arms
         started = time.perf_counter()
         trainer.train()
         elapsed = time.perf_counter() - started
@@ -119,7 +123,35 @@ def _run_one(
         "seconds": elapsed,
         "tokens_per_s": tokens / elapsed,
         "peak_rss_mib": peak_kib / 1024,
+        "load": load,
     }
+
+
+def _run_child(model_dir: str, dataset: Path, packing: bool, max_len: int, args: Any) -> dict:
+    """One configuration in its own process, so that peak memory is its own."""
+    command = [sys.executable, __file__, "--batch", str(args.batch), "--max-len", str(max_len)]
+    command += ["--_child", model_dir, str(dataset), "1" if packing else "0", str(args.steps)]
+    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def _print_comparison(max_len: int, args: Any, padding: dict, packing: dict) -> None:
+    print(f"\nmax_len {max_len}, batch {args.batch}, {args.steps} steps")
+    print(
+        f"{'configuration':<32}{'attention':>13}{'tokens':>10}{'seconds':>10}"
+        f"{'tokens/s':>12}{'peak MiB':>11}{'load':>7}"
+    )
+    for name, r in (
+        ("TRL SFTTrainer, pad to longest", padding),
+        ("recipe, padding-free packing", packing),
+    ):
+        print(
+            f"{name:<32}{r['attention']:>13}{r['tokens']:>10}{r['seconds']:>10.1f}"
+            f"{r['tokens_per_s']:>12.1f}{r['peak_rss_mib']:>11.0f}{r['load']:>7.1f}"
+        )
+    speed = packing["tokens_per_s"] / padding["tokens_per_s"]
+    memory = packing["peak_rss_mib"] / padding["peak_rss_mib"]
+    print(f"tokens/s ratio (packing / padding): {speed:.2f}x   peak memory ratio: {memory:.2f}x")
 
 
 def main() -> None:
@@ -128,12 +160,18 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--examples", type=int, default=400)
-    parser.add_argument("--max-len", type=int, default=1024, help="max_length (packed row length)")
+    parser.add_argument(
+        "--max-len",
+        type=int,
+        nargs="+",
+        default=[1024],
+        help="max_length (packed row length); several are compared one after another",
+    )
     parser.add_argument("--_child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args._child:  # one configuration per process, so peak memory is its own
+    if args._child:
         model, dataset, packing, steps = args._child
-        result = _run_one(model, dataset, packing == "1", int(steps), args.batch, args.max_len)
+        result = _run_one(model, dataset, packing == "1", int(steps), args.batch, args.max_len[0])
         print(json.dumps(result))
         return
 
@@ -146,48 +184,10 @@ def main() -> None:
             model_dir = str(build_from_sample(Path(tmp) / "tiny", TinyModelSpec()))
         dataset = Path(tmp) / "data"
         _skewed_dataset(dataset, args.examples, seed=0)
-        results = {}
-        for packing in (False, True):
-            output = (
-                subprocess.run(
-                    [
-                        sys.executable,
-                        __file__,
-                        "--batch",
-                        str(args.batch),
-                        "--max-len",
-                        str(args.max_len),
-                        "--_child",
-                        model_dir,
-                        str(dataset),
-                        "1" if packing else "0",
-                        str(args.steps),
-                    ],
-                    check=True,
-                    capture_output=True,
-                    text=True,
-                )
-                .stdout.strip()
-                .splitlines()[-1]
-            )
-            results[packing] = json.loads(output)
-    print(f"max_len {args.max_len}, batch {args.batch}, {args.steps} steps")
-    print(
-        f"{'configuration':<32}{'attention':>13}{'tokens':>10}{'seconds':>10}"
-        f"{'tokens/s':>12}{'peak MiB':>11}"
-    )
-    for packing, name in (
-        (False, "TRL SFTTrainer, pad to longest"),
-        (True, "recipe, padding-free packing"),
-    ):
-        r = results[packing]
-        print(
-            f"{name:<32}{r['attention']:>13}{r['tokens']:>10}{r['seconds']:>10.1f}"
-            f"{r['tokens_per_s']:>12.1f}{r['peak_rss_mib']:>11.0f}"
-        )
-    speed = results[True]["tokens_per_s"] / results[False]["tokens_per_s"]
-    memory = results[True]["peak_rss_mib"] / results[False]["peak_rss_mib"]
-    print(f"\ntokens/s ratio (packing / padding): {speed:.2f}x   peak memory ratio: {memory:.2f}x")
+        for max_len in args.max_len:
+            padding = _run_child(model_dir, dataset, False, max_len, args)
+            packing = _run_child(model_dir, dataset, True, max_len, args)
+            _print_comparison(max_len, args, padding, packing)
 
 
 if __name__ == "__main__":
