@@ -328,7 +328,8 @@ def test_job_records_survive_a_gateway_restart(
     try:
         job = _create(url, files, str(tiny_model_dir), max_steps=1)
         HTTP.post(f"{url}/v1/fine_tuning/jobs/{job['id']}/cancel")
-        before = _job(url, job["id"])
+        # A live worker may hold the job: let it settle so the record is not changing under us.
+        before = _wait_status(url, job["id"], {"cancelled", "succeeded", "failed"}, 300)
     finally:
         first.stop()
     second, url = _start_gateway(stack_env, logs)
