@@ -57,6 +57,15 @@ class Profile:
         return self.users if self.users is not None else sum(self.weights.values())
 
 
+# Users per kind as a production gateway sees them: RAG chat most, job polls least.
+_PRODUCTION_MIX = {
+    "chat": 3,
+    "rag_chat": 4,
+    "stream_chat": 2,
+    "retrieval_search": 2,
+    "job_status": 1,
+}
+
 PROFILES: dict[str, Profile] = {
     profile.name: profile
     for profile in (
@@ -78,13 +87,7 @@ PROFILES: dict[str, Profile] = {
         Profile(
             name="stress",
             description="add users step by step until more than 1% of a step's requests fail",
-            weights={
-                "chat": 3,
-                "rag_chat": 4,
-                "stream_chat": 2,
-                "retrieval_search": 2,
-                "job_status": 1,
-            },
+            weights=dict(_PRODUCTION_MIX),
             think_s=(0.5, 1.5),
             duration_s=600,
             p95_bound_ms=30_000,
@@ -95,13 +98,7 @@ PROFILES: dict[str, Profile] = {
         Profile(
             name="soak",
             description="one hour at a steady, moderate load: leaks, slow drift, stuck workers",
-            weights={
-                "chat": 3,
-                "rag_chat": 4,
-                "stream_chat": 2,
-                "retrieval_search": 2,
-                "job_status": 1,
-            },
+            weights=dict(_PRODUCTION_MIX),
             think_s=(2.0, 5.0),
             duration_s=3600,
             p95_bound_ms=15_000,

@@ -17,6 +17,16 @@ if TYPE_CHECKING:
 
 Quantization = Literal["none", "4bit"]
 
+# Llama 3.1 ends a turn with any of these; generation (gateway, evaluation) stops at the first.
+END_TOKENS = ("<|eot_id|>", "<|eom_id|>", "<|end_of_text|>")
+
+
+def end_token_ids(tokenizer: Any) -> frozenset[int]:
+    """Ids of the tokens that end an answer (those the vocabulary has, and its eos token)."""
+    vocab = tokenizer.get_vocab()
+    names = [*END_TOKENS, tokenizer.eos_token]
+    return frozenset(int(vocab[name]) for name in names if name and name in vocab)
+
 
 @dataclass(frozen=True)
 class DeviceProfile:

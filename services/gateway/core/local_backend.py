@@ -26,13 +26,11 @@ from shared.errors import (
     InvalidRequestError,
     ServiceUnavailableError,
 )
+from shared.modeling import end_token_ids
 from shared.prompts import Message, render_prompt
 from shared.settings import Settings
 
 log = logging.getLogger("finerag.gateway.local")
-
-# Llama 3.1 ends a turn with any of these; generation stops at the first.
-_END_TOKENS = ("<|eot_id|>", "<|eom_id|>", "<|end_of_text|>")
 
 
 class JobStream:
@@ -88,7 +86,7 @@ class LocalBackend:
         self._on_batch = on_batch
         self._tokenizer = load_tokenizer(settings.base_model)
         self._tokenizer_lock = threading.Lock()  # fast tokenizers are not thread-safe
-        self._eos_ids = _end_token_ids(self._tokenizer)
+        self._eos_ids = end_token_ids(self._tokenizer)
         self._pad_id = int(self._tokenizer.pad_token_id)
         self._loaded = threading.Event()
         self._load_error: BaseException | None = None
@@ -229,10 +227,3 @@ class LocalBackend:
         if error is not None:
             for job in jobs:
                 job.events.put(error)
-
-
-def _end_token_ids(tokenizer: Any) -> frozenset[int]:
-    """Ids of the tokens that end an answer (those the vocabulary has)."""
-    vocab = tokenizer.get_vocab()
-    names = [*_END_TOKENS, tokenizer.eos_token]
-    return frozenset(int(vocab[name]) for name in names if name and name in vocab)

@@ -24,14 +24,11 @@ from shared.errors import (
     NotFoundError,
     ServiceUnavailableError,
 )
-from shared.modeling import Quantization
+from shared.modeling import Quantization, end_token_ids
 from shared.prompts import Message, render_prompt
 from shared.registry import model_dir, read_card
 
 log = logging.getLogger("finerag.trainer.evaluation")
-
-# Llama 3.1 ends a turn with any of these (the gateway stops at the same ones).
-END_TOKENS = ("<|eot_id|>", "<|eom_id|>", "<|end_of_text|>")
 
 
 @dataclass(frozen=True)
@@ -210,9 +207,7 @@ class LocalChatClient:
         self._models_dir = models_dir
         self._batch_size = max(1, batch_size)
         self.tokenizer = load_tokenizer(base_model)
-        vocab = self.tokenizer.get_vocab()
-        names = [*END_TOKENS, self.tokenizer.eos_token]
-        self._end_ids = sorted({int(vocab[n]) for n in names if n and n in vocab})
+        self._end_ids = sorted(end_token_ids(self.tokenizer))
         self._pad_id = int(self.tokenizer.pad_token_id)
         self._model: Any = load_base_model(base_model, quantization=quantization)
         self._model.eval()
