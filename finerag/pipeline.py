@@ -181,6 +181,7 @@ def evaluate_demo(
         validation_case_ids,
         write_outputs,
     )
+    from services.trainer.evaluation.cases import dataset_top_k
     from services.trainer.job_evaluation import gate_path
 
     cases = select_cases(
@@ -192,7 +193,10 @@ def evaluate_demo(
             cases,
             chat=chat,
             models=ModelPair(fine_tuned=model_name, base=str(model_dir)),
-            options=EvalOptions(variant_kinds=("typo", "paraphrase", "terse")),
+            options=EvalOptions(
+                top_k=dataset_top_k(dataset_dir) or 4,  # the depth the model was trained with
+                variant_kinds=("typo", "paraphrase", "terse"),
+            ),
             retrieval=retrieval,
             kb=kb,
             render=chat.render,

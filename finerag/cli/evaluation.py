@@ -200,16 +200,11 @@ def _base_for(args: argparse.Namespace, settings: Settings, chat: Any | None) ->
 
 
 def _top_k(args: argparse.Namespace) -> int:
+    from services.trainer.evaluation.cases import dataset_top_k
+
     if args.top_k:
         return int(args.top_k)
-    if args.dataset is not None and (args.dataset / "card.json").is_file():
-        import json
-
-        card = json.loads((args.dataset / "card.json").read_text(encoding="utf-8"))
-        grounded = card.get("grounded") or {}
-        if grounded.get("top_k"):
-            return int(grounded["top_k"])
-    return 4
+    return (dataset_top_k(args.dataset) if args.dataset is not None else None) or 4
 
 
 def _renderer(name: str | None) -> Any:

@@ -94,3 +94,18 @@ def validation_case_ids(dataset_dir: Path) -> set[str]:
         return {str(group) for group in card["validation_groups"]}
     except (ValueError, KeyError, TypeError) as exc:
         raise InvalidRequestError(f"{card_path}: no readable validation_groups ({exc})") from None
+
+
+def dataset_top_k(dataset_dir: Path) -> int | None:
+    """How many sources the dataset's grounded prompts carry (its card's `grounded.top_k`).
+
+    Evaluating with the same depth is what makes served prompts comparable with trained ones.
+    """
+    card_path = dataset_dir / "card.json"
+    if not card_path.is_file():
+        return None
+    try:
+        grounded = json.loads(card_path.read_text(encoding="utf-8")).get("grounded") or {}
+        return int(grounded["top_k"]) if grounded.get("top_k") else None
+    except (ValueError, TypeError, AttributeError):
+        return None

@@ -99,3 +99,13 @@ def test_validation_split_from_the_dataset_card(tmp_path: Path):
     assert validation_case_ids(tmp_path) == {"f1", "m1"}
     with pytest.raises(InvalidRequestError, match=r"no card\.json"):
         validation_case_ids(tmp_path / "nope")
+
+
+def test_dataset_top_k_reads_the_card(tmp_path: Path):
+    from services.trainer.evaluation.cases import dataset_top_k
+
+    assert dataset_top_k(tmp_path) is None  # no card
+    (tmp_path / "card.json").write_text('{"grounded": {"top_k": 3}}')
+    assert dataset_top_k(tmp_path) == 3
+    (tmp_path / "card.json").write_text('{"grounded": null}')
+    assert dataset_top_k(tmp_path) is None
