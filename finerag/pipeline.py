@@ -171,44 +171,34 @@ def evaluate_demo(
     """The evaluation suite on the dataset's validation questions (and their variants)."""
     from services.trainer.evaluation import (
         EvalOptions,
-        LocalChatClient,
-        ModelPair,
-        apply_gate,
-        evaluate,
         load_gate,
         read_cases,
         select_cases,
         validation_case_ids,
-        write_outputs,
     )
     from services.trainer.evaluation.cases import dataset_top_k
-    from services.trainer.job_evaluation import gate_path
+    from services.trainer.job_evaluation import evaluate_in_process, gate_path
 
     cases = select_cases(
         read_cases(domain.qa_path), ids=validation_case_ids(dataset_dir), limit=max_cases
     )
-    chat = LocalChatClient(str(model_dir), models_dir=settings.models_dir, quantization="4bit")
-    try:
-        evaluation = evaluate(
-            cases,
-            chat=chat,
-            models=ModelPair(fine_tuned=model_name, base=str(model_dir)),
-            options=EvalOptions(
-                top_k=dataset_top_k(dataset_dir) or 4,  # the depth the model was trained with
-                variant_kinds=("typo", "paraphrase", "terse"),
-            ),
-            retrieval=retrieval,
-            kb=kb,
-            render=chat.render,
-            dataset_dir=dataset_dir,
-            meta={"cases": len(cases)},
-        )
-    finally:
-        chat.close()
-    verdict = apply_gate(evaluation.report, load_gate(gate_path(settings.eval_gate)))
-    evaluation.report.gate = verdict
-    write_outputs(evaluation, out / "evaluation")
-    return evaluation, verdict
+    return evaluate_in_process(
+        settings,
+        cases,
+        model_name=model_name,
+        base_model=str(model_dir),
+        quantization="4bit",
+        options=EvalOptions(
+            top_k=dataset_top_k(dataset_dir) or 4,  # the depth the model was trained with
+            variant_kinds=("typo", "paraphrase", "terse"),
+        ),
+        retrieval=retrieval,
+        kb=kb,
+        dataset_dir=dataset_dir,
+        gate=load_gate(gate_path(settings.eval_gate)),
+        out_dir=out / "evaluation",
+        meta={"cases": len(cases)},
+    )
 
 
 def matrix_lines(report: Any) -> list[str]:

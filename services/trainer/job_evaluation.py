@@ -8,6 +8,7 @@ and the card says why. The report lands beside the adapter in `models/NAME/evalu
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -15,8 +16,11 @@ from typing import Any, Literal
 from services.trainer.config import CONFIGS_DIR
 from services.trainer.evaluation import (
     EvalOptions,
+    Evaluation,
+    Gate,
     LocalChatClient,
     ModelPair,
+    Verdict,
     apply_gate,
     evaluate,
     load_gate,
@@ -26,7 +30,8 @@ from services.trainer.evaluation import (
 from shared.files import FileStore
 from shared.qa_data import read_qa_file
 from shared.registry import model_dir, read_card, write_card
-from shared.retrieval_client import HttpRetrievalClient
+from shared.retrieval_client import HttpRetrievalClient, RetrievalClient
+from shared.schemas import QACase
 from shared.settings import Settings
 
 log = logging.getLogger("finerag.trainer.evaluation")
@@ -47,6 +52,43 @@ def gate_path(name: str) -> Path:
     if not path.is_file() and (CONFIGS_DIR / "gates" / path.name).is_file():
         return CONFIGS_DIR / "gates" / path.name
     return path
+
+
+def evaluate_in_process(
+    settings: Settings,
+    cases: Sequence[QACase],
+    *,
+    model_name: str,
+    base_model: str,
+    quantization: Literal["4bit", "none"],
+    options: EvalOptions,
+    retrieval: RetrievalClient | None,
+    kb: str | None,
+    dataset_dir: Path | None,
+    gate: Gate,
+    out_dir: Path,
+    meta: dict[str, Any],
+) -> tuple[Evaluation, Verdict]:
+    """Evaluate a registry model against its base in this process, apply `gate`, write outputs."""
+    chat = LocalChatClient(base_model, models_dir=settings.models_dir, quantization=quantization)
+    try:
+        evaluation = evaluate(
+            cases,
+            chat=chat,
+            models=ModelPair(fine_tuned=model_name, base=base_model),
+            options=options,
+            retrieval=retrieval,
+            kb=kb,
+            render=chat.render,
+            dataset_dir=dataset_dir,
+            meta=meta,
+        )
+    finally:
+        chat.close()
+    verdict = apply_gate(evaluation.report, gate, source=str(gate_path(settings.eval_gate)))
+    evaluation.report.gate = verdict
+    write_outputs(evaluation, out_dir)
+    return evaluation, verdict
 
 
 def evaluate_job_model(
@@ -80,26 +122,22 @@ def evaluate_job_model(
             settings.retrieval_url, timeout_s=settings.retrieval_timeout_s
         )
         modes = ("no_rag", "rag")
-    chat = LocalChatClient(base_model, models_dir=settings.models_dir, quantization=quantization)
-    try:
-        evaluation = evaluate(
-            cases,
-            chat=chat,
-            models=ModelPair(fine_tuned=model_name, base=base_model),
-            options=EvalOptions(modes=modes, variants=False),
-            retrieval=retrieval,
-            kb=kb if retrieval is not None else None,
-            render=chat.render,
-            dataset_dir=dataset_dir,
-            meta={"job_id": record["id"], "evaluation_file": request["file"]},
-        )
-    finally:
-        chat.close()
     if "rag" not in modes:  # no knowledge base to ground on: gate the answers without sources
         gate = gate.model_copy(update={"mode": "no_rag"})
-    verdict = apply_gate(evaluation.report, gate, source=str(gate_path(settings.eval_gate)))
-    evaluation.report.gate = verdict
-    write_outputs(evaluation, folder / "evaluation")
+    evaluation, verdict = evaluate_in_process(
+        settings,
+        cases,
+        model_name=model_name,
+        base_model=base_model,
+        quantization=quantization,
+        options=EvalOptions(modes=modes, variants=False),
+        retrieval=retrieval,
+        kb=kb if retrieval is not None else None,
+        dataset_dir=dataset_dir,
+        gate=gate,
+        out_dir=folder / "evaluation",
+        meta={"job_id": record["id"], "evaluation_file": request["file"]},
+    )
     card.evaluation = evaluation.report.card_summary()
     card.gate = verdict.model_dump(mode="json")
     card.promoted = verdict.passed
