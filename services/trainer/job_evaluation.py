@@ -8,7 +8,7 @@ and the card says why. The report lands beside the adapter in `models/NAME/evalu
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -46,6 +46,14 @@ class GateOutcome:
     verdict: dict[str, Any] | None
 
 
+class EvaluationStopped(Exception):
+    """The evaluation stopped between generations: the job was cancelled or its lease lost."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 def gate_path(name: str) -> Path:
     """A gate file by path, or by name under services/trainer/configs/gates."""
     path = Path(name)
@@ -68,8 +76,13 @@ def evaluate_in_process(
     gate: Gate,
     out_dir: Path,
     meta: dict[str, Any],
+    on_progress: Callable[[int], None] | None = None,
 ) -> tuple[Evaluation, Verdict]:
-    """Evaluate a registry model against its base in this process, apply `gate`, write outputs."""
+    """Evaluate a registry model against its base in this process, apply `gate`, write outputs.
+
+    `on_progress` is called after every batch of generations; an exception it raises stops the
+    evaluation there, with nothing written.
+    """
     chat = LocalChatClient(base_model, models_dir=settings.models_dir, quantization=quantization)
     try:
         evaluation = evaluate(
@@ -82,6 +95,7 @@ def evaluate_in_process(
             render=chat.render,
             dataset_dir=dataset_dir,
             meta=meta,
+            on_progress=on_progress,
         )
     finally:
         chat.close()
@@ -99,16 +113,31 @@ def evaluate_job_model(
     base_model: str,
     quantization: Literal["4bit", "none"],
     dataset_dir: Path | None,
+    should_stop: Callable[[], str | None] | None = None,
 ) -> GateOutcome:
-    """Evaluate `model_name` against `base_model` on the job's questions, gate, update the card."""
+    """Evaluate `model_name` against `base_model` on the job's questions, gate, update the card.
+
+    `should_stop` is asked between batches of generations; when it names a reason (a cancel, a
+    lost lease) the evaluation stops, the model is kept unpromoted and `EvaluationStopped` is
+    raised.
+    """
     folder = model_dir(settings.models_dir, model_name)
     card = read_card(settings.models_dir, model_name)
     request = record.get("evaluation") or {}
-    if not request.get("file"):
+
+    def not_evaluated(reason: str) -> None:
         card.promoted = False
-        card.gate = {"passed": False, "status": "not_evaluated", "reason": "no evaluation file"}
+        card.gate = {"passed": False, "status": "not_evaluated", "reason": reason}
         write_card(folder, card)
+
+    if not request.get("file"):
+        not_evaluated("no evaluation file")
         return GateOutcome(False, "Not evaluated (no evaluation file): kept, not promoted", None)
+
+    def check_stop(_done: int) -> None:
+        reason = should_stop() if should_stop is not None else None
+        if reason:
+            raise EvaluationStopped(reason)
 
     gate = load_gate(gate_path(settings.eval_gate))
     qa_path = FileStore(settings.data_dir / "files").path(request["file"], "evals")
@@ -124,20 +153,26 @@ def evaluate_job_model(
         modes = ("no_rag", "rag")
     if "rag" not in modes:  # no knowledge base to ground on: gate the answers without sources
         gate = gate.model_copy(update={"mode": "no_rag"})
-    evaluation, verdict = evaluate_in_process(
-        settings,
-        cases,
-        model_name=model_name,
-        base_model=base_model,
-        quantization=quantization,
-        options=EvalOptions(modes=modes, variants=False),
-        retrieval=retrieval,
-        kb=kb if retrieval is not None else None,
-        dataset_dir=dataset_dir,
-        gate=gate,
-        out_dir=folder / "evaluation",
-        meta={"job_id": record["id"], "evaluation_file": request["file"]},
-    )
+    try:
+        check_stop(0)
+        evaluation, verdict = evaluate_in_process(
+            settings,
+            cases,
+            model_name=model_name,
+            base_model=base_model,
+            quantization=quantization,
+            options=EvalOptions(modes=modes, variants=False),
+            retrieval=retrieval,
+            kb=kb if retrieval is not None else None,
+            dataset_dir=dataset_dir,
+            gate=gate,
+            out_dir=folder / "evaluation",
+            meta={"job_id": record["id"], "evaluation_file": request["file"]},
+            on_progress=check_stop,
+        )
+    except EvaluationStopped as stopped:
+        not_evaluated(f"evaluation stopped: {stopped.reason}")
+        raise
     card.evaluation = evaluation.report.card_summary()
     card.gate = verdict.model_dump(mode="json")
     card.promoted = verdict.passed

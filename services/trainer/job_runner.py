@@ -22,7 +22,7 @@ from typing import Any
 from transformers import TrainerCallback
 
 from services.trainer.config import load_config
-from services.trainer.job_evaluation import evaluate_job_model
+from services.trainer.job_evaluation import EvaluationStopped, evaluate_job_model
 from services.trainer.recipe import QLoRARecipe, TrainingRefused
 from shared.errors import FineRAGError
 from shared.files import FileStore
@@ -89,12 +89,16 @@ class _JobCallback(TrainerCallback):
         self.store, self.job_id, self.token, self.heartbeat = store, job_id, token, heartbeat
         self.stop_reason: str | None = None
 
-    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+    def check(self) -> str | None:
+        """Why the job must stop now ("cancelled", "lease lost"), or None."""
         if self.heartbeat.lost.is_set():
             self.stop_reason = "lease lost"
         elif self.store.cancel_requested(self.job_id):
             self.stop_reason = "cancelled"
-        if self.stop_reason:
+        return self.stop_reason
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if self.check():
             control.should_training_stop = True
             control.should_save = False
 
@@ -217,14 +221,24 @@ def _run_leased(job_id: str, settings: Settings, store: JobStore, worker: str, t
             finally:
                 recipe.cleanup()
             store.add_event(job_id, "info", "Evaluating the model against its base")
-            outcome = evaluate_job_model(
-                settings,
-                record,
-                model_name=config.name,
-                base_model=config.base_model,
-                quantization=config.quantization,
-                dataset_dir=None,
-            )
+            try:
+                outcome = evaluate_job_model(
+                    settings,
+                    record,
+                    model_name=config.name,
+                    base_model=config.base_model,
+                    quantization=config.quantization,
+                    dataset_dir=dataset,
+                    should_stop=callback.check,
+                )
+            except EvaluationStopped as stopped:
+                if stopped.reason != "cancelled":
+                    raise JobStopped(stopped.reason) from None
+                store.add_event(
+                    job_id, "info", f"Cancelled during evaluation: {config.name} kept, not promoted"
+                )
+                store.set_status(job_id, "cancelled", token=token)
+                return "cancelled"
             store.add_event(job_id, "info", outcome.summary, data={"release_gate": outcome.verdict})
         store.set_status(
             job_id,

@@ -275,6 +275,50 @@ def test_cancel_stops_a_running_job_within_seconds(
     assert again.status_code == 409
 
 
+def test_cancel_during_the_evaluation_keeps_the_model_unpromoted(
+    gateway: str, worker: list, files: dict, sample_domain, stack_env: dict, tiny_model_dir: Path
+):
+    lines = sample_domain.qa_path.read_text().splitlines()[:80]
+    uploaded = HTTP.post(
+        f"{gateway}/v1/files",
+        files={"file": ("many-questions.jsonl", "\n".join(lines).encode())},
+        data={"purpose": "evals"},
+    )
+    assert uploaded.status_code == 200, uploaded.text
+    evaluation = {"file": uploaded.json()["id"], "max_cases": 80}
+    job = _create(gateway, files, str(tiny_model_dir), evaluation=evaluation, max_steps=2)
+
+    def events() -> list[dict]:
+        url = f"{gateway}/v1/fine_tuning/jobs/{job['id']}/events"
+        return list(HTTP.get(url).json()["data"])
+
+    wait_until(
+        lambda: any(e["message"].startswith("Evaluating") for e in events()),
+        timeout_s=600,
+        interval_s=0.5,
+        what="the evaluation to start",
+    )
+    assert HTTP.post(f"{gateway}/v1/fine_tuning/jobs/{job['id']}/cancel").status_code == 200
+    done = _wait_status(gateway, job["id"], {"cancelled", "failed", "succeeded"}, timeout_s=120)
+    assert done["status"] == "cancelled", done
+    assert any(e["message"].startswith("Cancelled during evaluation") for e in events())
+    models = Path(stack_env["FINERAG_DATA_DIR"]) / "models"
+    entries = [
+        card.parent
+        for card in models.glob("*/card.json")
+        if json.loads(card.read_text()).get("job_id") == job["id"]
+    ]
+    assert len(entries) == 1  # the adapter was published before the evaluation began
+    card = json.loads((entries[0] / "card.json").read_text())
+    assert card["promoted"] is False
+    assert card["gate"] == {
+        "passed": False,
+        "status": "not_evaluated",
+        "reason": "evaluation stopped: cancelled",
+    }
+    assert not (entries[0] / "evaluation" / "report.json").exists()
+
+
 @pytest.mark.parametrize(
     ("body", "param"),
     [
