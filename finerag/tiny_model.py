@@ -62,6 +62,7 @@ class TinyModelSpec:
     num_hidden_layers: int = 4
     num_attention_heads: int = 8  # head_dim 32
     num_key_value_heads: int = 4  # grouped-query attention, as in Llama 3
+    tie_word_embeddings: bool = False  # as Llama 3.1 8B; Llama 3.2 1B/3B tie them
     max_position_embeddings: int = 131072  # as Llama 3.1; RoPE has no learned positions
     seed: int = 0
     pretrain_steps: int = 100  # next-token steps on the documents; 0 = random weights
@@ -143,7 +144,7 @@ def _llama_config(spec: TinyModelSpec, tokenizer: Any) -> Any:
         hidden_act="silu",
         rms_norm_eps=1e-5,
         initializer_range=0.02,
-        tie_word_embeddings=False,
+        tie_word_embeddings=spec.tie_word_embeddings,
         # Llama 3.1's RoPE: theta 500k with the "llama3" frequency scaling.
         rope_parameters={
             "rope_type": "llama3",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -116,21 +117,26 @@ def test_qlora_forward_and_backward_on_cpu(tiny_model_dir: Path):
     assert any("lora_B" in n for n in moved)
 
 
+def _small_spec(**changes: Any) -> TinyModelSpec:
+    """A model that builds in seconds, for tests that build their own."""
+    small = {
+        "hidden_size": 64,
+        "intermediate_size": 128,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "vocab_size": 512,
+        "pretrain_seq_len": 32,
+        "pretrain_batch_size": 2,
+    }
+    return TinyModelSpec(**{**small, **changes})
+
+
 def test_build_is_deterministic(tmp_path: Path):
     corpus = [
         f"The Zephyr K{i} costs ${100 + i * 7} and ships in {i % 5 + 1} days." for i in range(60)
     ]
-    spec = TinyModelSpec(
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        vocab_size=512,
-        pretrain_steps=3,
-        pretrain_seq_len=32,
-        pretrain_batch_size=2,
-    )
+    spec = _small_spec(pretrain_steps=3)
 
     def digest(out: Path) -> str:
         build_tiny_model(out, corpus, spec)
@@ -148,3 +154,15 @@ def test_build_is_deterministic(tmp_path: Path):
 def test_empty_corpus_is_refused(tmp_path: Path):
     with pytest.raises(ValueError, match="corpus"):
         build_tiny_model(tmp_path, [])
+
+
+def test_tied_embeddings_load_back_as_one_matrix(tmp_path: Path):
+    """Llama 3.2 1B/3B tie the output layer to the input embeddings; the tiny model can too."""
+    corpus = [f"The Zephyr K{i} weighs {i + 2} kg." for i in range(40)]
+    spec = _small_spec(pretrain_steps=2, tie_word_embeddings=True)
+    build_tiny_model(tmp_path, corpus, spec)
+    model = AutoModelForCausalLM.from_pretrained(tmp_path)
+    assert model.config.tie_word_embeddings
+    head, embeddings = model.get_output_embeddings().weight, model.get_input_embeddings().weight
+    assert head.data_ptr() == embeddings.data_ptr()
+    assert not torch.equal(embeddings, torch.zeros_like(embeddings))
