@@ -154,6 +154,17 @@ def _repeated_random(tokenizer: Any, n: int, generator: Any, half: int = 48) -> 
     return torch.cat([torch.full((n, 1), tokenizer.bos_token_id), prefix, x, x], dim=1)
 
 
+def _train_step(model: Any, optimizer: Any, loss: Any) -> float:
+    """One clipped optimizer step on `loss`; returns its value."""
+    import torch
+
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    optimizer.zero_grad()
+    return float(loss.item())
+
+
 def run(target: str, args: argparse.Namespace, root: Path) -> dict[str, float]:
     import torch
     from transformers import LlamaForCausalLM
@@ -185,13 +196,9 @@ def run(target: str, args: argparse.Namespace, root: Path) -> dict[str, float]:
             for group in warm_up.param_groups:
                 group["lr"] = args.lr * min(1.0, (step + 1) / 50)
             x = _repeated_random(tokenizer, 32, repeats)
-            loss = model(input_ids=x, labels=x).loss
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            warm_up.step()
-            warm_up.zero_grad()
+            value = _train_step(model, warm_up, model(input_ids=x, labels=x).loss)
             if step % 50 == 0:
-                print(f"  [{target}] copy warm-up step {step} loss {loss.item():.3f}", flush=True)
+                print(f"  [{target}] copy warm-up step {step} loss {value:.3f}", flush=True)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer,
@@ -211,14 +218,11 @@ def run(target: str, args: argparse.Namespace, root: Path) -> dict[str, float]:
         if args.induction_mix:  # keep the copy skill alive while the drills train
             x = _repeated_random(tokenizer, args.induction_mix, repeats)
             loss = loss + model(input_ids=x, labels=x).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
+        value = _train_step(model, optimizer, loss)
         schedule.step()
-        optimizer.zero_grad()
         tokens += ids.numel()
         if step % 50 == 0:
-            print(f"  [{target}] step {step} loss {loss.item():.3f}", flush=True)
+            print(f"  [{target}] step {step} loss {value:.3f}", flush=True)
     seconds = time.monotonic() - started
     model.eval()
     correct = 0
@@ -261,6 +265,9 @@ def main() -> None:
     )
     parser.add_argument("--targets", default="value,quote", help="comma-separated: value, quote")
     args = parser.parse_args()
+    unknown = set(args.targets.split(",")) - {"value", "quote"}
+    if unknown:
+        parser.error(f"unknown --targets {sorted(unknown)}; choose from value, quote")
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for target in args.targets.split(","):
