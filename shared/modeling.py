@@ -211,15 +211,49 @@ def lora_config(
     alpha: int = 32,
     dropout: float = 0.05,
     target_modules: str | list[str] = "all-linear",
+    *,
+    model: Any = None,
+    layers: int | None = None,
 ) -> Any:
-    """LoRA on every linear layer of the decoder (q, k, v, o, gate, up, down), not the LM head."""
+    """LoRA on every linear layer of the decoder (q, k, v, o, gate, up, down), not the LM head.
+
+    `layers=N` puts the adapters on the last N decoder layers of `model` only: the frozen layers
+    below carry no gradient, so the backward pass stops at the lowest adapted layer.
+    """
     from peft import LoraConfig
 
+    layers_to_transform = None
+    if layers is not None:
+        if model is None:
+            raise ValueError("lora_config(layers=...) needs the model to count its layers")
+        total = int(model.config.get_text_config().num_hidden_layers)
+        if not 1 <= layers <= total:
+            raise InvalidRequestError(
+                f"lora_layers={layers} but the model has {total} decoder layers",
+                param="lora_layers",
+            )
+        layers_to_transform = list(range(total - layers, total))
+        if target_modules == "all-linear":  # PEFT needs names to select layers
+            target_modules = decoder_linear_names(model)
     return LoraConfig(
         r=r,
         lora_alpha=alpha,
         lora_dropout=dropout,
         target_modules=target_modules,
+        layers_to_transform=layers_to_transform,
         bias="none",
         task_type="CAUSAL_LM",
     )
+
+
+def decoder_linear_names(model: Any) -> list[str]:
+    """The names of the linear layers inside the decoder layers (q_proj, ..., down_proj for
+    Llama), as PEFT's `target_modules` takes them; 4-bit linears count too."""
+    import torch
+
+    names = {
+        name.rsplit(".", 1)[-1]
+        for name, module in model.named_modules()
+        if isinstance(module, torch.nn.Linear) and ".layers." in f".{name}"
+    }
+    return sorted(names)

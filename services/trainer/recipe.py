@@ -206,7 +206,9 @@ class QLoRARecipe:
         import torch
         from datasets import Dataset
         from transformers import EarlyStoppingCallback
-        from trl import SFTConfig, SFTTrainer
+        from trl import SFTConfig
+
+        from services.trainer.completion_loss import CompletionLossSFTTrainer
 
         config, data = self.config, self.data
         assert data is not None
@@ -259,14 +261,19 @@ class QLoRARecipe:
         callbacks = [_EventCallback(ProgressEvents(self.on_event)), *self.extra_callbacks]
         if has_eval and config.early_stopping_patience > 0:
             callbacks.append(EarlyStoppingCallback(config.early_stopping_patience))
-        trainer = SFTTrainer(
+        trainer = CompletionLossSFTTrainer(
             model=model,
             args=args,
             train_dataset=Dataset.from_list(data.train),
             eval_dataset=Dataset.from_list(data.validation) if has_eval else None,
             processing_class=tokenizer,
             peft_config=lora_config(
-                config.lora_r, config.lora_alpha, config.lora_dropout, config.target_modules
+                config.lora_r,
+                config.lora_alpha,
+                config.lora_dropout,
+                config.target_modules,
+                model=model,
+                layers=config.lora_layers,
             ),
             callbacks=callbacks,
         )
