@@ -50,13 +50,20 @@ class Embedder:
             return np.zeros((0, self.dimension), dtype=np.float32)
         threads = 1 if len(texts) <= SINGLE_THREAD_MAX_TEXTS else self._batch_threads
         with self._lock:
-            if self._torch.get_num_threads() != threads:
+            # The thread count is the process's: restore it, or a model trained or evaluated
+            # later in the same process (the embedded pipeline) would run on one thread.
+            previous = self._torch.get_num_threads()
+            if previous != threads:
                 self._torch.set_num_threads(threads)
-            vectors = self._model.encode(
-                list(texts),
-                batch_size=self.batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=False,
-            )
+            try:
+                vectors = self._model.encode(
+                    list(texts),
+                    batch_size=self.batch_size,
+                    normalize_embeddings=True,
+                    convert_to_numpy=True,
+                    show_progress_bar=False,
+                )
+            finally:
+                if previous != threads:
+                    self._torch.set_num_threads(previous)
         return np.asarray(vectors, dtype=np.float32)
