@@ -6,27 +6,37 @@ together in-process. Each step prints what it did through `report`.
 
 from __future__ import annotations
 
+import functools
 import json
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from finerag.sample_domain import SampleDomain, generate_sample_domain, iter_corpus_texts
 from finerag.tiny_model import TinyModelSpec, build_tiny_model
+from shared.errors import InvalidRequestError
 from shared.retrieval_client import RetrievalClient
 from shared.settings import Settings
 
 Report = Callable[[str], None]
 
 
+TRANSFER_DIR = Path(__file__).parent / "transfer_domain"  # hand-written; never trained on
+TRANSFER_COMPANY = "Larkspur Cycles"
+TRANSFER_KB = "larkspur"
+
+
 @contextmanager
-def _step(report: Report, title: str) -> Iterator[None]:
+def _step(report: Report, times: dict[str, float], title: str) -> Iterator[None]:
     report(f"\n== {title}")
     started = time.monotonic()
     yield
-    report(f"   ({time.monotonic() - started:.1f} s)")
+    times[title] = elapsed = time.monotonic() - started
+    report(f"   ({elapsed:.1f} s)")
 
 
 def build_tiny_from_domain(out: Path, domain: SampleDomain, spec: TinyModelSpec) -> Path:
@@ -98,77 +108,174 @@ def build_grounded_dataset(
     return report.card
 
 
-def run_demo(out: Path, report: Report = print, *, train_steps: int = 40) -> None:
-    """The pipeline on the sample domain: ingest → dataset → QLoRA → compare base and tuned."""
+@dataclass(frozen=True)
+class DemoBase:
+    """A base model the demo can fine-tune, and the recipe config made for it."""
+
+    title: str
+    config: str  # a file in services/trainer/configs/
+    steps: int | None = None  # the demo's training length when the config's is not it
+
+
+DEMO_BASES = {
+    "smollm2": DemoBase("SmolLM2-135M-Instruct, a real instruct model (LlamaForCausalLM)",
+                        "smollm2_135m_qlora.yaml"),
+    "tiny": DemoBase("tiny random Llama, for the mechanics only (it cannot read)",
+                     "tiny_qlora.yaml", steps=40),
+}  # fmt: skip
+DEMO_CASES = 48
+DEMO_TOP_K = 3  # sources per prompt, in training and evaluation alike
+DEMO_VARIANTS = ("paraphrase",)  # `finerag eval` runs every kind; the demo one, for time
+DEMO_MAX_TOKENS = 48  # the tuned answers take 5-20 tokens; a base that rambles is cut here
+
+
+@dataclass
+class DemoResult:
+    """What the demo measured: the evaluation on the sample domain, the evaluation on a
+    knowledge base it never trained on, the release gate's verdict and each step's time."""
+
+    out: Path
+    evaluation: Any = None
+    verdict: Any = None
+    transfer: Any = None
+    steps: dict[str, float] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        """demo.json: the step times, the gate verdict and where the reports are."""
+        return {
+            "steps_s": {k: round(v, 1) for k, v in self.steps.items()},
+            "total_s": round(sum(self.steps.values()), 1),
+            "gate_passed": bool(self.verdict.passed) if self.verdict is not None else None,
+            "report": str(self.out / "evaluation" / "report.json"),
+            "transfer_report": str(self.out / "evaluation-transfer" / "report.json"),
+        }
+
+
+def ensure_base_model(out: Path, base: str, domain: SampleDomain) -> tuple[Path, int]:
+    """The demo's base model folder under `out` (converted or built once), and its size."""
+    if base == "tiny":
+        model_dir = ensure_tiny_model(out / "tiny-base", domain, TinyModelSpec())
+        card = json.loads((model_dir / "finerag_tiny.json").read_text())
+        return model_dir, int(card["parameters"])
+    from finerag.gguf_import import CARD_NAME, convert_gguf, packaged_smollm2
+
+    model_dir = out / "smollm2-135m-instruct"
+    if not (model_dir / CARD_NAME).is_file():
+        convert_gguf(packaged_smollm2(), model_dir, overwrite=True)
+    card = json.loads((model_dir / CARD_NAME).read_text())
+    return model_dir, int(card["parameters"])
+
+
+def run_demo(
+    out: Path,
+    report: Report = print,
+    *,
+    base: str = "smollm2",
+    train_steps: int | None = None,
+    cases: int = DEMO_CASES,
+) -> DemoResult:
+    """The pipeline on the sample domain: ingest → dataset → QLoRA → compare base and tuned
+    (the release gate) → the same comparison on a knowledge base the model never trained on."""
     from finerag.embedded import InProcessRetrieval
     from services.trainer.config import CONFIGS_DIR, load_config
     from services.trainer.recipe import QLoRARecipe
 
+    if base not in DEMO_BASES:
+        raise InvalidRequestError(f"unknown demo base {base!r}; choose one of {list(DEMO_BASES)}")
     settings = Settings(data_dir=out / "state", chunk_tokens=128, chunk_overlap_tokens=16)
-    kb = "acme"
-    with _step(report, "1. sample domain"):
+    kb, name = "acme", f"acme-{base}"
+    result = DemoResult(out)
+    step = functools.partial(_step, report, result.steps)
+    with step("1. sample domain"):
         domain = generate_sample_domain(out / "sample")
         report(f"   {sum(domain.documents.values())} documents {domain.documents}")
         report(f"   {sum(domain.questions.values())} questions {domain.questions}")
 
-    with _step(report, "2. tiny Llama base model (same code paths as Llama 3.1 8B)"):
-        spec = TinyModelSpec()
-        model_dir = ensure_tiny_model(out / "models" / "tiny-base", domain, spec)
-        card = json.loads((model_dir / "finerag_tiny.json").read_text())
-        report(f"   {card['parameters']:,} parameters in {model_dir}")
+    with step(f"2. base model: {DEMO_BASES[base].title}"):
+        model_dir, parameters = ensure_base_model(out / "models", base, domain)
+        report(f"   {parameters:,} parameters in {model_dir}")
 
     with InProcessRetrieval.open(settings) as retrieval:
-        with _step(report, f"3. ingest the knowledge base into {kb!r} (embedded Qdrant)"):
+        with step(f"3. ingest the knowledge base into {kb!r} (embedded Qdrant)"):
             chunks = ingest_folder(retrieval, settings, kb, domain.kb_dir)
             report(f"   {chunks} chunks written (re-ingesting unchanged documents writes none)")
 
-        with _step(report, "4. grounded fine-tuning dataset"):
-            dataset_dir = out / "dataset"
+        overrides: dict[str, Any] = {
+            "base_model": str(model_dir), "dataset": str(out / "dataset"), "name": name
+        }  # fmt: skip
+        steps = train_steps or DEMO_BASES[base].steps
+        if steps:
+            overrides["max_steps"] = steps
+        config = load_config(CONFIGS_DIR / DEMO_BASES[base].config, overrides)
+        with step("4. grounded fine-tuning dataset"):
             data_card = build_grounded_dataset(
-                retrieval, kb, domain.qa_path, model_dir, dataset_dir
-            )
+                retrieval, kb, domain.qa_path, model_dir, config.dataset,
+                top_k=DEMO_TOP_K, max_seq_len=config.max_seq_len,
+            )  # fmt: skip
             report(
                 f"   version {data_card['version']}: {data_card['counts']['train']} train / "
                 f"{data_card['counts']['validation']} validation; dropped {data_card['dropped']}"
             )
 
-        with _step(report, f"5. QLoRA fine-tuning ({train_steps} steps, 4-bit NF4 base)"):
-            config = load_config(
-                CONFIGS_DIR / "tiny_qlora.yaml",
-                {"base_model": str(model_dir), "dataset": str(dataset_dir),
-                 "name": "acme-tiny", "max_steps": train_steps},
-            )  # fmt: skip
+        with step(f"5. QLoRA fine-tuning ({config.max_steps} steps, 4-bit NF4 base)"):
             recipe = QLoRARecipe(config, settings, report=lambda line: report(f"   {line}"))
-            _metrics, registry_dir = recipe.run()
+            metrics, registry_dir = recipe.run()
+            seconds = float(metrics.get("train_runtime", 0))
+            report(f"   {metrics.get('tokens_seen', 0):,} tokens in {seconds:.0f} s")
             report(f"   adapter in the registry: {registry_dir}")
 
-        with _step(report, "6. evaluate base vs fine-tuned, without and with RAG; release gate"):
-            evaluation, verdict = evaluate_demo(
-                settings, retrieval, kb, domain, model_dir, dataset_dir, "acme-tiny", out
-            )
-            report(f"   {evaluation.report.meta.get('cases', '?')} held-out validation questions")
-            for line in matrix_lines(evaluation.report):
+        with step("6. evaluate base vs fine-tuned, without and with RAG; release gate"):
+            result.evaluation, result.verdict = evaluate_demo(
+                settings, retrieval, kb, domain.qa_path, model_dir, config.dataset, name,
+                out / "evaluation", max_cases=cases,
+            )  # fmt: skip
+            report(f"   {result.evaluation.report.meta.get('cases', '?')} held-out questions")
+            for line in matrix_lines(result.evaluation.report):
                 report(f"   {line}")
-            report(f"   release gate: {'PASSED' if verdict.passed else 'FAILED'}")
-            for rule in verdict.rules:
+            report(f"   release gate: {'PASSED' if result.verdict.passed else 'FAILED'}")
+            for rule in result.verdict.rules:
                 if not rule.skipped:
                     report(f"     [{'x' if rule.passed else ' '}] {rule.rule}: {rule.detail}")
             report(f"   report: {out / 'evaluation' / 'report.md'}")
+
+        with step(f"7. a knowledge base it never trained on ({TRANSFER_COMPANY}), with RAG"):
+            chunks = ingest_folder(retrieval, settings, TRANSFER_KB, TRANSFER_DIR / "kb")
+            report(f"   {chunks} chunks written into {TRANSFER_KB!r}")
+            result.transfer, _ = evaluate_demo(
+                settings, retrieval, TRANSFER_KB, TRANSFER_DIR / "qa.jsonl", model_dir, None,
+                name, out / "evaluation-transfer", modes=("rag",), variants=False,
+            )  # fmt: skip
+            report(f"   {result.transfer.report.meta.get('cases', '?')} questions")
+            for line in matrix_lines(result.transfer.report, modes=("rag",)):
+                report(f"   {line}")
+
+    report("\n== step times")
+    for title, seconds in result.steps.items():
+        report(f"   {seconds:7.1f} s  {title}")
+    report(f"   {sum(result.steps.values()):7.1f} s  in all")
+    (out / "demo.json").write_text(json.dumps(result.summary(), indent=2) + "\n")
+    return result
 
 
 def evaluate_demo(
     settings: Settings,
     retrieval: RetrievalClient,
     kb: str,
-    domain: SampleDomain,
+    qa_path: Path,
     model_dir: Path,
-    dataset_dir: Path,
+    dataset_dir: Path | None,
     model_name: str,
-    out: Path,
+    out_dir: Path,
     *,
-    max_cases: int = 40,
+    max_cases: int | None = None,
+    modes: tuple[str, ...] = ("no_rag", "rag"),
+    variants: bool = True,
 ) -> tuple[Any, Any]:
-    """The evaluation suite on the dataset's validation questions (and their variants)."""
+    """The evaluation suite with the release gate: on the dataset's validation questions when
+    `dataset_dir` is given, else on every case of `qa_path`; with their paraphrases unless
+    `variants` is false (accuracy and hallucination score the questions as written)."""
+    from tqdm import tqdm
+
     from services.trainer.evaluation import (
         EvalOptions,
         load_gate,
@@ -176,33 +283,38 @@ def evaluate_demo(
         select_cases,
         validation_case_ids,
     )
-    from services.trainer.evaluation.cases import dataset_top_k
     from services.trainer.job_evaluation import evaluate_in_process, gate_path
 
-    cases = select_cases(
-        read_cases(domain.qa_path), ids=validation_case_ids(dataset_dir), limit=max_cases
-    )
-    return evaluate_in_process(
-        settings,
-        cases,
-        model_name=model_name,
-        base_model=str(model_dir),
-        quantization="4bit",
-        options=EvalOptions(
-            top_k=dataset_top_k(dataset_dir) or 4,  # the depth the model was trained with
-            variant_kinds=("typo", "paraphrase", "terse"),
-        ),
-        retrieval=retrieval,
-        kb=kb,
-        dataset_dir=dataset_dir,
-        gate=load_gate(gate_path(settings.eval_gate)),
-        out_dir=out / "evaluation",
-        meta={"cases": len(cases)},
-    )
+    ids = validation_case_ids(dataset_dir) if dataset_dir is not None else None
+    cases = select_cases(read_cases(qa_path), ids=ids, limit=max_cases)
+    with tqdm(unit="answer", desc="   evaluating", file=sys.stderr) as bar:
+        return evaluate_in_process(
+            settings,
+            cases,
+            model_name=model_name,
+            base_model=str(model_dir),
+            quantization="4bit",
+            options=EvalOptions(
+                modes=tuple(modes),  # type: ignore[arg-type]
+                top_k=DEMO_TOP_K,
+                max_tokens=DEMO_MAX_TOKENS,
+                variants=variants,
+                variant_kinds=DEMO_VARIANTS,
+                step_by_step=False,
+            ),
+            retrieval=retrieval,
+            kb=kb,
+            dataset_dir=dataset_dir,
+            gate=load_gate(gate_path(settings.eval_gate)),
+            out_dir=out_dir,
+            meta={"cases": len(cases), "kb": kb},
+            on_progress=bar.update,
+            on_total=lambda total: setattr(bar, "total", total),
+        )
 
 
-def matrix_lines(report: Any) -> list[str]:
-    """The headline metrics of {base, fine-tuned} x {no RAG, RAG} as a small text table."""
+def matrix_lines(report: Any, modes: tuple[str, ...] = ("no_rag", "rag")) -> list[str]:
+    """The headline metrics of {base, fine-tuned} x `modes` as a small text table."""
     rows = [
         ("accuracy", "accuracy.correct"),
         ("hallucination", "hallucination.hallucination_rate"),
@@ -210,7 +322,7 @@ def matrix_lines(report: Any) -> list[str]:
         ("variants", "customer.variant_accuracy"),
         ("stops", "behaviour.stop_rate"),
     ]
-    columns = [(r, m) for r in ("base", "fine_tuned") for m in ("no_rag", "rag")]
+    columns = [(r, m) for r in ("base", "fine_tuned") for m in modes]
     lines = [f"{'':<15}" + "".join(f"{r.replace('_', '-') + ' ' + m:>20}" for r, m in columns)]
     for label, metric in rows:
         cells = []

@@ -68,7 +68,7 @@ class CompletionLossSFTTrainer(SFTTrainer):
         return_outputs: bool = False,
         num_items_in_batch: Any = None,
     ) -> Any:
-        mode = "train" if self.model.training else "eval"
+        mode = "train" if model.training else "eval"
         loss, stats = completion_loss(model, inputs, num_items_in_batch)
         for key, value in stats.items():
             self._metrics[mode][key].append(value)

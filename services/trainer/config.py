@@ -48,8 +48,7 @@ class RecipeConfig(BaseModel):
         None,
         ge=1,
         description="Adapters on the last N decoder layers only (null: every layer). The frozen "
-        "layers below need no backward pass, so a run on the upper third trains about twice as "
-        "fast on the CPU.",
+        "layers below need no backward pass, so the fewer layers, the faster a step.",
     )
 
     # --- data -------------------------------------------------------------------------------

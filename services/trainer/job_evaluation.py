@@ -77,11 +77,12 @@ def evaluate_in_process(
     out_dir: Path,
     meta: dict[str, Any],
     on_progress: Callable[[int], None] | None = None,
+    on_total: Callable[[int], None] | None = None,
 ) -> tuple[Evaluation, Verdict]:
     """Evaluate a registry model against its base in this process, apply `gate`, write outputs.
 
-    `on_progress` is called after every batch of generations; an exception it raises stops the
-    evaluation there, with nothing written.
+    `on_total` is told the number of generations first; `on_progress` is called after every
+    batch of them, and an exception it raises stops the evaluation there, with nothing written.
     """
     chat = LocalChatClient(base_model, models_dir=settings.models_dir, quantization=quantization)
     try:
@@ -96,6 +97,7 @@ def evaluate_in_process(
             dataset_dir=dataset_dir,
             meta=meta,
             on_progress=on_progress,
+            on_total=on_total,
         )
     finally:
         chat.close()

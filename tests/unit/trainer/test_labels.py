@@ -1,4 +1,5 @@
-"""Training and serving see the same prompt tokens; only the answer and <|eot_id|> are trained."""
+"""Training and serving see the same prompt tokens; only the answer and its end-of-turn token
+are trained, for Llama 3.1's template (the tiny model) and ChatML (SmolLM2) alike."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from transformers import AutoTokenizer
 
 from services.trainer.labels import label_example
 from shared.chat_data import to_prompt_completion
+from shared.modeling import turn_end_token_ids
 from shared.prompts import ABSTENTION, Source, cite, grounded_messages, render_prompt
 
 SOURCES = [
@@ -22,8 +24,21 @@ def tokenizer(tiny_model_dir: Path):
     return AutoTokenizer.from_pretrained(tiny_model_dir)
 
 
+@pytest.fixture(
+    scope="module", params=["tiny_model_dir", pytest.param("smollm2_dir", marks=pytest.mark.slow)]
+)
+def any_tokenizer(request: pytest.FixtureRequest):
+    """The tiny model's Llama 3.1 template, then SmolLM2's ChatML."""
+    from shared.modeling import load_tokenizer
+
+    return load_tokenizer(request.getfixturevalue(request.param))
+
+
 @pytest.mark.parametrize("answer", [cite("$46.95", [1]), ABSTENTION])
-def test_prompt_tokens_equal_the_served_prompt_and_only_the_answer_is_trained(tokenizer, answer):
+def test_prompt_tokens_equal_the_served_prompt_and_only_the_answer_is_trained(
+    any_tokenizer, answer
+):
+    tokenizer = any_tokenizer
     prompt_messages = grounded_messages("What does the Viaxsto Plus plan cost?", SOURCES)
     example = label_example(tokenizer, [*prompt_messages, {"role": "assistant", "content": answer}])
 
@@ -31,10 +46,11 @@ def test_prompt_tokens_equal_the_served_prompt_and_only_the_answer_is_trained(to
     assert example.prompt_ids == served["input_ids"]
 
     trained = [t for t, on in zip(example.input_ids, example.trained, strict=True) if on]
-    eot = tokenizer.convert_tokens_to_ids("<|eot_id|>")
-    assert trained[-1] == eot
+    (eot,) = turn_end_token_ids(tokenizer)  # <|eot_id|> or <|im_end|>
     assert trained.count(eot) == 1
-    assert tokenizer.decode(trained[:-1]) == answer
+    end = trained.index(eot)
+    assert tokenizer.decode(trained[:end]) == answer
+    assert tokenizer.decode(trained[end + 1 :]).strip() == ""  # ChatML ends the turn with "\n"
     # The masked part is exactly the prompt: nothing of the answer leaks into it.
     assert len(example.prompt_ids) + len(trained) == len(example.input_ids)
 
