@@ -123,7 +123,7 @@ DEMO_BASES = {
     "tiny": DemoBase("tiny random Llama, for the mechanics only (it cannot read)",
                      "tiny_qlora.yaml", steps=40),
 }  # fmt: skip
-DEMO_CASES = 48
+DEMO_CASES = 40
 DEMO_TOP_K = 3  # sources per prompt, in training and evaluation alike
 DEMO_VARIANTS = ("paraphrase",)  # `finerag eval` runs every kind; the demo one, for time
 DEMO_MAX_TOKENS = 48  # the tuned answers take 5-20 tokens; a base that rambles is cut here
