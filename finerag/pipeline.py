@@ -14,13 +14,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from finerag.sample_domain import SampleDomain, generate_sample_domain, iter_corpus_texts
 from finerag.tiny_model import TinyModelSpec, build_tiny_model
 from shared.errors import InvalidRequestError
 from shared.retrieval_client import RetrievalClient
 from shared.settings import Settings
+
+if TYPE_CHECKING:
+    from services.trainer.evaluation.records import Mode
 
 Report = Callable[[str], None]
 
@@ -268,7 +271,7 @@ def evaluate_demo(
     out_dir: Path,
     *,
     max_cases: int | None = None,
-    modes: tuple[str, ...] = ("no_rag", "rag"),
+    modes: tuple[Mode, ...] = ("no_rag", "rag"),
     variants: bool = True,
 ) -> tuple[Any, Any]:
     """The evaluation suite with the release gate: on the dataset's validation questions when
@@ -295,7 +298,7 @@ def evaluate_demo(
             base_model=str(model_dir),
             quantization="4bit",
             options=EvalOptions(
-                modes=tuple(modes),  # type: ignore[arg-type]
+                modes=modes,
                 top_k=DEMO_TOP_K,
                 max_tokens=DEMO_MAX_TOKENS,
                 variants=variants,

@@ -101,7 +101,8 @@ def test_the_gain_carries_to_a_knowledge_base_never_trained_on(demo: dict[str, A
 def test_the_demo_prints_every_step_with_its_time(demo: dict[str, Any]) -> None:
     steps = demo["summary"]["steps_s"]
     assert len(steps) == 7
-    assert all(seconds > 0 for seconds in steps.values())
+    assert all(seconds >= 0 for seconds in steps.values())  # generating the domain rounds to 0.0
+    assert demo["summary"]["total_s"] == pytest.approx(sum(steps.values()), abs=0.5)
     assert "== step times" in demo["stdout"]
 
 
