@@ -25,11 +25,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 def _dataset(out: Path, model: str) -> Path:
     """The sample domain's grounded dataset (3 sources of 128 tokens), as the demo builds it."""
     from finerag.embedded import InProcessRetrieval
-    from finerag.pipeline import DEMO_TOP_K, build_grounded_dataset, ingest_folder
+    from finerag.pipeline import DEMO_TOP_K, build_grounded_dataset, demo_settings, ingest_folder
     from finerag.sample_domain import generate_sample_domain
-    from shared.settings import Settings
 
-    settings = Settings(data_dir=out / "state", chunk_tokens=128, chunk_overlap_tokens=16)
+    settings = demo_settings(out)
     domain = generate_sample_domain(out / "sample")
     with InProcessRetrieval.open(settings) as retrieval:
         ingest_folder(retrieval, settings, "acme", domain.kb_dir)

@@ -156,3 +156,11 @@ def convert_gguf(file: Path, out: Path, *, overwrite: bool = False) -> Converted
     return ConvertedModel(
         out, architecture, parameters, pad, end_tokens, time.monotonic() - started
     )
+
+
+def ensure_smollm2(out: Path) -> Path:
+    """The SmolLM2-135M-Instruct folder in `out`, converted from the packaged GGUF unless there."""
+    card = out / CARD_NAME
+    if card.is_file() and json.loads(card.read_text()).get("source") == SMOLLM2_FILE:
+        return out
+    return convert_gguf(packaged_smollm2(), out, overwrite=True).path

@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any
 from finerag.sample_domain import SampleDomain, generate_sample_domain, iter_corpus_texts
 from finerag.tiny_model import TinyModelSpec, build_tiny_model
 from shared.errors import InvalidRequestError
-from shared.retrieval_client import RetrievalClient
 from shared.settings import Settings
 
 if TYPE_CHECKING:
     from services.trainer.evaluation.records import Mode
+    from shared.retrieval_client import RetrievalClient
 
 Report = Callable[[str], None]
 
@@ -138,6 +138,8 @@ class DemoResult:
     knowledge base it never trained on, the release gate's verdict and each step's time."""
 
     out: Path
+    base_model: Path | None = None
+    dataset: Path | None = None
     evaluation: Any = None
     verdict: Any = None
     transfer: Any = None
@@ -149,9 +151,16 @@ class DemoResult:
             "steps_s": {k: round(v, 1) for k, v in self.steps.items()},
             "total_s": round(sum(self.steps.values()), 1),
             "gate_passed": bool(self.verdict.passed) if self.verdict is not None else None,
+            "base_model": str(self.base_model) if self.base_model else None,
+            "dataset": str(self.dataset) if self.dataset else None,
             "report": str(self.out / "evaluation" / "report.json"),
             "transfer_report": str(self.out / "evaluation-transfer" / "report.json"),
         }
+
+
+def demo_settings(out: Path) -> Settings:
+    """The demo's settings: all state under `out/state`, 128-token chunks."""
+    return Settings(data_dir=out / "state", chunk_tokens=128, chunk_overlap_tokens=16)
 
 
 def ensure_base_model(out: Path, base: str, domain: SampleDomain) -> tuple[Path, int]:
@@ -160,11 +169,9 @@ def ensure_base_model(out: Path, base: str, domain: SampleDomain) -> tuple[Path,
         model_dir = ensure_tiny_model(out / "tiny-base", domain, TinyModelSpec())
         card = json.loads((model_dir / "finerag_tiny.json").read_text())
         return model_dir, int(card["parameters"])
-    from finerag.gguf_import import CARD_NAME, convert_gguf, packaged_smollm2
+    from finerag.gguf_import import CARD_NAME, ensure_smollm2
 
-    model_dir = out / "smollm2-135m-instruct"
-    if not (model_dir / CARD_NAME).is_file():
-        convert_gguf(packaged_smollm2(), model_dir, overwrite=True)
+    model_dir = ensure_smollm2(out / "smollm2-135m-instruct")
     card = json.loads((model_dir / CARD_NAME).read_text())
     return model_dir, int(card["parameters"])
 
@@ -185,7 +192,7 @@ def run_demo(
 
     if base not in DEMO_BASES:
         raise InvalidRequestError(f"unknown demo base {base!r}; choose one of {list(DEMO_BASES)}")
-    settings = Settings(data_dir=out / "state", chunk_tokens=128, chunk_overlap_tokens=16)
+    settings = demo_settings(out)
     kb, name = "acme", f"acme-{base}"
     result = DemoResult(out)
     step = functools.partial(_step, report, result.steps)
@@ -196,6 +203,7 @@ def run_demo(
 
     with step(f"2. base model: {DEMO_BASES[base].title}"):
         model_dir, parameters = ensure_base_model(out / "models", base, domain)
+        result.base_model = model_dir
         report(f"   {parameters:,} parameters in {model_dir}")
 
     with InProcessRetrieval.open(settings) as retrieval:
@@ -210,6 +218,7 @@ def run_demo(
         if steps:
             overrides["max_steps"] = steps
         config = load_config(CONFIGS_DIR / DEMO_BASES[base].config, overrides)
+        result.dataset = config.dataset
         with step("4. grounded fine-tuning dataset"):
             data_card = build_grounded_dataset(
                 retrieval, kb, domain.qa_path, model_dir, config.dataset,

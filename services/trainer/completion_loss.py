@@ -6,7 +6,7 @@ function. On a GPU that saves memory; on the CPU, with a 49k vocabulary, it was 
 step for SmolLM2-135M (measured with `torch.profiler`, 1,900 packed tokens). The answer tokens
 are a small share of a grounded example (the sources are most of it), so projecting only their
 positions through the ordinary LM head and taking a plain cross-entropy is the same loss at a
-fraction of the cost. `benchmarks/training_packing.py` compares the two.
+fraction of the cost. `benchmarks/training_step.py` compares the two.
 """
 
 from __future__ import annotations

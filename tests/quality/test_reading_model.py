@@ -108,26 +108,23 @@ def test_the_demo_prints_every_step_with_its_time(demo: dict[str, Any]) -> None:
 
 def test_an_adapter_trained_for_one_step_fails_the_gate(demo: dict[str, Any]) -> None:
     from finerag.embedded import InProcessRetrieval
-    from finerag.pipeline import evaluate_demo
+    from finerag.pipeline import DEMO_BASES, demo_settings, evaluate_demo
     from services.trainer.config import CONFIGS_DIR, load_config
     from services.trainer.recipe import QLoRARecipe
-    from shared.settings import Settings
 
     out: Path = demo["out"]
-    settings = Settings(
-        _env_file=None, data_dir=out / "state", chunk_tokens=128, chunk_overlap_tokens=16
-    )
-    model_dir = out / "models" / "smollm2-135m-instruct"
+    settings = demo_settings(out)
+    model_dir, dataset = Path(demo["summary"]["base_model"]), Path(demo["summary"]["dataset"])
     config = load_config(
-        CONFIGS_DIR / "smollm2_135m_qlora.yaml",
-        {"base_model": str(model_dir), "dataset": str(out / "dataset"), "name": "one-step",
+        CONFIGS_DIR / DEMO_BASES["smollm2"].config,
+        {"base_model": str(model_dir), "dataset": str(dataset), "name": "one-step",
          "max_steps": 1},
     )  # fmt: skip
     QLoRARecipe(config, settings, report=lambda _line: None).run()
     with InProcessRetrieval.open(settings) as retrieval:
         _evaluation, verdict = evaluate_demo(
             settings, retrieval, "acme", out / "sample" / "qa.jsonl", model_dir,
-            out / "dataset", "one-step", out / "evaluation-one-step",
+            dataset, "one-step", out / "evaluation-one-step",
             max_cases=ONE_STEP_CASES, modes=("rag",), variants=False,
         )  # fmt: skip
     assert not verdict.passed, verdict
