@@ -305,7 +305,9 @@ def evaluate_demo(
             cases,
             model_name=model_name,
             base_model=str(model_dir),
-            quantization="4bit",
+            # As the gateway serves it (FINERAG_SERVE_QUANTIZATION, default: the unquantized
+            # base in the device's precision), so the gate judges what clients will get.
+            quantization=settings.serve_quantization,
             options=EvalOptions(
                 modes=modes,
                 top_k=DEMO_TOP_K,

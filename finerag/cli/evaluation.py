@@ -144,7 +144,7 @@ def register(subparsers: Any) -> None:
     tuning.add_argument("--step-by-step-max-tokens", type=int, default=192)
     tuning.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples")
     tuning.add_argument("--seed", type=int, default=0, help="bootstrap seed")
-    tuning.add_argument("--batch-size", type=int, default=8, help="in-process generation batch")
+    tuning.add_argument("--batch-size", type=int, default=16, help="in-process generation batch")
     tuning.add_argument(
         "--concurrency", type=int, default=8, help="requests in flight (--endpoint)"
     )

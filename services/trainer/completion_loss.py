@@ -27,15 +27,17 @@ def completion_positions(labels: torch.Tensor) -> torch.Tensor:
 
 def completion_loss(
     model: Any, inputs: dict[str, Any], num_items_in_batch: Any = None
-) -> tuple[torch.Tensor, dict[str, float]]:
+) -> tuple[torch.Tensor, dict[str, float], Any]:
     """Summed next-token cross-entropy over labelled positions, divided by the number of labelled
     tokens in the whole accumulated batch (as the Trainer counts them); with entropy and token
-    accuracy of those positions for the logs."""
+    accuracy of those positions for the logs, and the model's output (logits of those positions
+    only)."""
     labels = inputs["labels"]
     positions = completion_positions(labels)
     forward = {k: v for k, v in inputs.items() if k != "labels"}
     forward["use_cache"] = False
-    logits = model(**forward, logits_to_keep=positions).logits.float()  # (batch, kept, vocab)
+    outputs = model(**forward, logits_to_keep=positions)
+    logits = outputs.logits.float()  # (batch, kept, vocab)
     targets = labels[:, positions + 1]
     mask = targets != IGNORE
     summed = F.cross_entropy(
@@ -54,7 +56,7 @@ def completion_loss(
             "entropy": float(entropy.sum()) / n,
             "mean_token_accuracy": float(hits.sum()) / n,
         }
-    return loss, stats
+    return loss, stats, outputs
 
 
 class CompletionLossSFTTrainer(SFTTrainer):
@@ -69,7 +71,7 @@ class CompletionLossSFTTrainer(SFTTrainer):
         num_items_in_batch: Any = None,
     ) -> Any:
         mode = "train" if model.training else "eval"
-        loss, stats = completion_loss(model, inputs, num_items_in_batch)
+        loss, stats, outputs = completion_loss(model, inputs, num_items_in_batch)
         for key, value in stats.items():
             self._metrics[mode][key].append(value)
         if mode == "train":
@@ -79,8 +81,6 @@ class CompletionLossSFTTrainer(SFTTrainer):
                 tokens = int(inputs["position_ids"].size(1))
             self._total_train_tokens += tokens
         self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
-        if return_outputs:
-            with torch.no_grad():
-                outputs = model(**{k: v for k, v in inputs.items() if k != "labels"})
-            return loss, outputs
-        return loss
+        # The evaluation loop asks for the outputs too: the same forward pass's (the logits of the
+        # labelled positions), not a second pass projecting every position through the LM head.
+        return (loss, outputs) if return_outputs else loss

@@ -78,7 +78,9 @@ class RecipeConfig(BaseModel):
         "auto", description="auto: paged 8-bit AdamW on a GPU, AdamW on the CPU."
     )
     precision: Literal["auto", "bf16", "fp32"] = Field(
-        "auto", description="auto: bf16 on a GPU that has it, fp32 on the CPU (bf16 is 10x slower)."
+        "auto",
+        description="auto: bf16 on a GPU that has it and on a CPU with AMX, else fp32 (a CPU "
+        "without AMX emulates bf16, slower than fp32).",
     )
     gradient_checkpointing: Literal["auto", "on", "off"] = Field(
         "auto", description="auto: on for a GPU (memory), off on the CPU (speed)."

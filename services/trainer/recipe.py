@@ -14,7 +14,7 @@ import math
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -152,8 +152,10 @@ class QLoRARecipe:
 
         config = self.config
         config.check_files()
-        self.profile = profile = device_profile()
-        bf16 = _resolve_precision(config, profile)
+        bf16 = _resolve_precision(config, device_profile())
+        # The base loads and computes in the resolved precision (precision=fp32 on an AMX CPU
+        # or a bf16 GPU means fp32 weights and 4-bit compute, not only fp32 adapters).
+        self.profile = profile = replace(device_profile(), bf16=bf16)
         checkpointing = (
             profile.gradient_checkpointing
             if config.gradient_checkpointing == "auto"

@@ -8,10 +8,10 @@ from collections.abc import Iterable, Iterator
 from typing import Any, Literal
 
 from services.gateway.api.protocol import usage_body
-from services.gateway.core.generation import Finished, TextDelta
 from services.gateway.core.rag import Citation
 from services.gateway.core.serving import Usage
 from shared.errors import FineRAGError, error_body
+from shared.generation.events import Finished, TextDelta
 
 log = logging.getLogger("finerag.gateway.sse")
 

@@ -1,25 +1,14 @@
-"""What a backend is asked to generate, and the events it answers with."""
+"""What a backend is asked to generate (the events it answers with are the engine's:
+`shared.generation.events`), and the models it serves."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Protocol
 
+from shared.generation.events import GenerationEvent, SamplingParams
 from shared.prompts import Message
-
-FinishReason = Literal["stop", "length"]
-
-
-@dataclass(frozen=True)
-class SamplingParams:
-    """How to pick tokens; temperature 0 means greedy."""
-
-    max_tokens: int
-    temperature: float = 1.0
-    top_p: float = 1.0
-    seed: int | None = None
-    stop: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -31,25 +20,6 @@ class GenerationRequest:
     messages: Sequence[Message] | None = None
     prompt: str | None = None
     deadline: float | None = None  # time.monotonic() after which generation stops
-
-
-@dataclass(frozen=True)
-class TextDelta:
-    """New answer text (never contains a stop sequence)."""
-
-    text: str
-
-
-@dataclass(frozen=True)
-class Finished:
-    """The end of a generation, with its token counts."""
-
-    reason: FinishReason
-    prompt_tokens: int
-    completion_tokens: int
-
-
-GenerationEvent = TextDelta | Finished
 
 
 @dataclass

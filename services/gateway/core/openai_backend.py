@@ -17,13 +17,7 @@ from typing import Any
 import httpx
 
 from services.gateway.core.catalog import check_served, list_served_models
-from services.gateway.core.generation import (
-    Finished,
-    GenerationEvent,
-    GenerationRequest,
-    ModelInfo,
-    TextDelta,
-)
+from services.gateway.core.generation import GenerationRequest, ModelInfo
 from shared.errors import (
     FineRAGError,
     InvalidRequestError,
@@ -31,6 +25,7 @@ from shared.errors import (
     ServiceUnavailableError,
     UpstreamError,
 )
+from shared.generation.events import Finished, GenerationEvent, TextDelta
 from shared.prompts import Message, render_prompt
 from shared.settings import Settings
 

@@ -15,18 +15,17 @@ from typing import Literal
 from services.gateway.core.catalog import resolve_alias
 from services.gateway.core.context_budget import fit_sources
 from services.gateway.core.feedback_store import FeedbackStore
-from services.gateway.core.generation import (
-    Backend,
-    Finished,
-    FinishReason,
-    GenerationEvent,
-    GenerationRequest,
-    SamplingParams,
-    TextDelta,
-)
+from services.gateway.core.generation import Backend, GenerationRequest
 from services.gateway.core.kb_prompts import KnowledgeBasePrompts
 from services.gateway.core.metrics import GatewayMetrics
 from services.gateway.core.rag import Citation, RagOptions, build_grounded_prompt
+from shared.generation.events import (
+    Finished,
+    FinishReason,
+    GenerationEvent,
+    SamplingParams,
+    TextDelta,
+)
 from shared.prompts import Message
 from shared.retrieval_client import RetrievalClient
 from shared.settings import Settings

@@ -3,13 +3,13 @@ in-process client over `shared.modeling`.
 
 Both generate greedily (temperature 0), so a run is repeatable. The HTTP client speaks plain
 `POST /v1/chat/completions` (the FineRAG gateway, vLLM, or any OpenAI-compatible server); the
-evaluation builds the grounded messages itself, so the server needs no RAG extension.
+evaluation builds the grounded messages itself, so the server needs no RAG extension. The
+in-process client generates through the gateway's own engine (`shared.generation`).
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -24,9 +24,9 @@ from shared.errors import (
     NotFoundError,
     ServiceUnavailableError,
 )
-from shared.modeling import Quantization, end_token_ids
+from shared.modeling import Quantization
 from shared.prompts import Message, render_prompt
-from shared.registry import model_dir, read_card
+from shared.registry import read_card
 
 log = logging.getLogger("finerag.trainer.evaluation")
 
@@ -187,10 +187,12 @@ def _raise_for_caller_error(response: httpx.Response, url: str, model: str | Non
 
 
 class LocalChatClient:
-    """The base model and registry adapters in this process, generating greedily in batches.
+    """The base model and registry adapters in this process, through the gateway's engine.
 
     The base is loaded once (in 4-bit NF4 or the device's precision, like the gateway);
-    fine-tuned models are its LoRA adapters from the registry, switched on per batch.
+    fine-tuned models are its LoRA adapters from the registry. A whole run is submitted at once,
+    sorted by model and prompt length, so the engine fills its batches with prompts of one
+    adapter and similar length; each answer is generated greedily, as the gateway would.
     """
 
     def __init__(
@@ -199,24 +201,26 @@ class LocalChatClient:
         *,
         models_dir: Path,
         quantization: Quantization = "none",
-        batch_size: int = 8,
+        batch_size: int = 16,
     ) -> None:
-        from shared.modeling import load_base_model, load_tokenizer
+        from shared.generation.engine import Engine
 
         self.base_model = base_model
         self._models_dir = models_dir
-        self._batch_size = max(1, batch_size)
-        self.tokenizer = load_tokenizer(base_model)
-        self._end_ids = sorted(end_token_ids(self.tokenizer))
-        self._pad_id = int(self.tokenizer.pad_token_id)
-        self._model: Any = load_base_model(base_model, quantization=quantization)
-        self._model.eval()
-        self._adapters: dict[str, str] = {}  # registry name -> PEFT adapter name
-        self._lock = threading.Lock()
+        self._engine: Any = Engine(
+            base_model,
+            models_dir=models_dir,
+            quantization=quantization,
+            max_batch_size=batch_size,
+            adapter_cache_size=4,
+        )
+        self.tokenizer = self._engine.tokenizer
 
     def close(self) -> None:
-        """Drop the model."""
-        self._model = None
+        """Stop the engine and drop the model."""
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
 
     def check_models(self, models: Sequence[str]) -> None:
         """NotFoundError for a name that is neither the base nor a registry entry."""
@@ -234,85 +238,24 @@ class LocalChatClient:
         return render_prompt(self.tokenizer, messages)
 
     def complete(self, requests: Sequence[ChatRequest]) -> list[ChatResult]:
-        """Generate for every request, batching those of one model and budget (shortest first)."""
+        """Generate for every request; results in request order."""
+        from shared.generation.engine import Submission
+        from shared.generation.events import SamplingParams
+
+        self.check_models(sorted({r.model for r in requests}))
+        encoded = [self._engine.encode_messages(r.messages) for r in requests]
+        order = sorted(range(len(requests)), key=lambda i: (requests[i].model, len(encoded[i])))
+        completions = self._engine.complete(
+            [
+                Submission(
+                    requests[i].model,
+                    encoded[i],
+                    SamplingParams(requests[i].max_tokens, temperature=0.0, seed=0),
+                )
+                for i in order
+            ]
+        )
         results: list[ChatResult | None] = [None] * len(requests)
-        groups: dict[tuple[str, int], list[int]] = {}
-        for index, request in enumerate(requests):
-            groups.setdefault((request.model, request.max_tokens), []).append(index)
-        with self._lock:
-            for (model, max_tokens), indices in groups.items():
-                encoded = {i: self._encode(requests[i].messages) for i in indices}
-                order = sorted(indices, key=lambda i: len(encoded[i]))
-                for start in range(0, len(order), self._batch_size):
-                    batch = order[start : start + self._batch_size]
-                    outputs = self._generate(model, [encoded[i] for i in batch], max_tokens)
-                    for i, (tokens, stopped) in zip(batch, outputs, strict=True):
-                        # Decoded as the gateway decodes, so both paths give the same text.
-                        text = str(
-                            self.tokenizer.decode(
-                                tokens, skip_special_tokens=True, clean_up_tokenization_spaces=False
-                            )
-                        )
-                        results[i] = ChatResult(text, "stop" if stopped else "length")
+        for i, done in zip(order, completions, strict=True):
+            results[i] = ChatResult(done.text, done.finish_reason, done.error)
         return [r for r in results if r is not None]
-
-    def _encode(self, messages: Sequence[Message]) -> list[int]:
-        return list(self.tokenizer(self.render(messages), add_special_tokens=False)["input_ids"])
-
-    def _with_model(self, name: str) -> Any:
-        """The model to run for `name`: the bare base, or the base with that adapter active."""
-        if name == self.base_model:
-            return self._model
-        from peft import PeftModel
-
-        if name not in self._adapters:
-            self.check_models([name])
-            key = f"a{len(self._adapters)}"
-            path = str(model_dir(self._models_dir, name))
-            if isinstance(self._model, PeftModel):
-                self._model.load_adapter(path, adapter_name=key)
-            else:
-                self._model = PeftModel.from_pretrained(self._model, path, adapter_name=key)
-            self._model.eval()
-            self._adapters[name] = key
-        self._model.set_adapter(self._adapters[name])
-        return self._model
-
-    def _generate(
-        self, model_name: str, prompts: Sequence[list[int]], max_tokens: int
-    ) -> list[tuple[list[int], bool]]:
-        """Greedy generation for left-padded prompts: each row's new tokens up to its first end
-        token, and whether it ended that way."""
-        import contextlib
-
-        import torch
-
-        model = self._with_model(model_name)
-        adapter_off: Any = contextlib.nullcontext()
-        if model_name == self.base_model and self._adapters:
-            adapter_off = self._model.disable_adapter()
-        width = max(len(p) for p in prompts)
-        ids = torch.full((len(prompts), width), self._pad_id, dtype=torch.long)
-        mask = torch.zeros((len(prompts), width), dtype=torch.long)
-        for row, prompt in enumerate(prompts):
-            ids[row, width - len(prompt) :] = torch.tensor(prompt, dtype=torch.long)
-            mask[row, width - len(prompt) :] = 1
-        device = next(model.parameters()).device
-        with adapter_off, torch.inference_mode():
-            output = model.generate(
-                input_ids=ids.to(device),
-                attention_mask=mask.to(device),
-                max_new_tokens=max_tokens,
-                do_sample=False,
-                temperature=None,
-                top_p=None,
-                top_k=None,
-                eos_token_id=self._end_ids,
-                pad_token_id=self._pad_id,
-            )
-        rows = []
-        ends = set(self._end_ids)
-        for row in output[:, width:].tolist():
-            cut = next((i for i, token in enumerate(row) if token in ends), None)
-            rows.append((row if cut is None else row[:cut], cut is not None))
-        return rows

@@ -64,7 +64,7 @@ class EvalOptions:
     no_rag_system_prompt: str | None = None
     bootstrap_samples: int = 1000
     seed: int = 0
-    chunk_size: int = 32  # generations per chat-client call (the progress bar's step)
+    chunk_size: int = 64  # generations per chat-client call (the progress bar's step)
 
 
 @dataclass(frozen=True)

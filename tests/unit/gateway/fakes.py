@@ -9,15 +9,10 @@ from typing import Any
 
 import torch
 
-from services.gateway.core.generation import (
-    Finished,
-    GenerationEvent,
-    GenerationRequest,
-    ModelInfo,
-    TextDelta,
-)
+from services.gateway.core.generation import GenerationRequest, ModelInfo
 from services.gateway.core.runtime import GatewayRuntime, build_runtime
 from shared.errors import NotFoundError
+from shared.generation.events import Finished, GenerationEvent, TextDelta
 from shared.prompts import Message
 from shared.settings import Settings
 

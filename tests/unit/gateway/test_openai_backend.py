@@ -8,9 +8,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.gateway.core.generation import Finished, GenerationRequest, SamplingParams, TextDelta
+from services.gateway.core.generation import GenerationRequest
 from services.gateway.core.openai_backend import OpenAIBackend
 from shared.errors import InvalidRequestError, NotFoundError, ServiceUnavailableError
+from shared.generation.events import Finished, SamplingParams, TextDelta
 from shared.settings import Settings
 
 

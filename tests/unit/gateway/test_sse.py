@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 from services.gateway.api.sse import DONE, ChunkWriter, sse_event, stream_events
-from services.gateway.core.generation import Finished, TextDelta
 from services.gateway.core.rag import Citation
 from shared.errors import ServiceUnavailableError
+from shared.generation.events import Finished, TextDelta
 
 
 def _parse(lines: list[str]) -> list[dict]:

@@ -54,7 +54,7 @@ def test_loss_and_gradients_match_a_full_logits_cross_entropy() -> None:
     reference_grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
     model.zero_grad()
 
-    loss, stats = completion_loss(model, dict(batch))
+    loss, stats, _ = completion_loss(model, dict(batch))
     loss.backward()
 
     assert torch.allclose(loss, expected, atol=1e-6)
@@ -68,8 +68,10 @@ def test_loss_and_gradients_match_a_full_logits_cross_entropy() -> None:
 def test_accumulated_batches_divide_by_the_whole_count() -> None:
     model, batch = _model(), _batch()
     labelled = int((batch["labels"][:, 1:] != -100).sum())
-    alone, _ = completion_loss(model, dict(batch))
-    shared, _ = completion_loss(model, dict(batch), num_items_in_batch=torch.tensor(labelled * 4))
+    alone, _, _ = completion_loss(model, dict(batch))
+    shared, _, _ = completion_loss(
+        model, dict(batch), num_items_in_batch=torch.tensor(labelled * 4)
+    )
     assert torch.allclose(shared * 4, alone, atol=1e-6)
 
 
@@ -87,7 +89,7 @@ def test_lora_on_the_last_layers_only() -> None:
         if p.requires_grad
     }
     assert adapted == {2, 3}
-    loss, _ = completion_loss(peft_model, _batch())
+    loss, _, _ = completion_loss(peft_model, _batch())
     loss.backward()  # the frozen layers below carry no gradient at all
     assert all(p.grad is None for p in peft_model.parameters() if not p.requires_grad)
 

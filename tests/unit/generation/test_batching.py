@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from services.gateway.core.batching import BatchQueue, BatchScheduler
+from shared.generation.batching import BatchQueue, BatchScheduler
 
 
 def test_a_full_batch_leaves_at_once():

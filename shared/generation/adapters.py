@@ -18,7 +18,7 @@ from typing import Any
 
 from shared.registry import model_dir, read_card
 
-log = logging.getLogger("finerag.gateway.adapters")
+log = logging.getLogger("finerag.generation.adapters")
 
 
 def adapter_key(name: str, created: str) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from services.gateway.core.adapters import AdapterCache
+from shared.generation.adapters import AdapterCache
 from shared.registry import ModelCard, write_card
 from tests.unit.gateway.fakes import micro_llama
 

@@ -18,11 +18,12 @@ from typing import Any
 
 import torch
 
-from services.gateway.core.generation import Finished, GenerationEvent, SamplingParams, TextDelta
-from services.gateway.core.stop_text import StopText
 from shared.errors import FineRAGError, ServiceUnavailableError
+from shared.generation.events import Finished, GenerationEvent, SamplingParams, TextDelta
+from shared.generation.kv_cache import reserved_cache
+from shared.generation.stop_text import StopText
 
-log = logging.getLogger("finerag.gateway.decoding")
+log = logging.getLogger("finerag.generation.decoding")
 
 JobEvent = GenerationEvent | FineRAGError
 
@@ -157,14 +158,16 @@ def _decode(
     eos_ids: frozenset[int],
     clock: Callable[[], float],
 ) -> None:
-    from transformers import DynamicCache
-
     device = model.device
     generators = [torch.Generator(device=device).manual_seed(job.seed) for job in jobs]
     ids, mask = _left_padded([job.prompt_ids for job in jobs], pad_id, device)
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    cache = DynamicCache()
-    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, cache=cache)
+    cache = reserved_cache(model, ids.shape[1] + max(job.params.max_tokens for job in jobs))
+    # Only the last position's logits are needed: the LM head over every prompt position
+    # would be a (rows x prompt x vocabulary) product thrown away.
+    out = model(
+        input_ids=ids, attention_mask=mask, position_ids=positions, cache=cache, logits_to_keep=1
+    )
     logits = out.logits[:, -1, :]
     rows = list(range(len(jobs)))  # rows[i] = index into jobs of batch row i
     next_pos = positions[:, -1] + 1

@@ -11,11 +11,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-log = logging.getLogger("finerag.gateway.batching")
+log = logging.getLogger("finerag.generation.batching")
 
 JobT = TypeVar("JobT")
 
@@ -82,10 +82,16 @@ class BatchScheduler(Generic[JobT]):
 
     def submit(self, model: str, job: JobT) -> None:
         """Queue a job; `run_batch` will receive it with others for the same model."""
+        self.submit_many([(model, job)])
+
+    def submit_many(self, jobs: Sequence[tuple[str, JobT]]) -> None:
+        """Queue several jobs at once: the worker sees all of them when it picks a batch."""
         with self._cond:
             if self._closed:
                 raise RuntimeError("the batch scheduler is closed")
-            self._queue.add(model, job, time.monotonic())
+            now = time.monotonic()
+            for model, job in jobs:
+                self._queue.add(model, job, now)
             self._on_queue_depth(len(self._queue))
             self._cond.notify()
 

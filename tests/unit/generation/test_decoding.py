@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from services.gateway.core.decoding import GenerationJob, generate_batch, sample_tokens
-from services.gateway.core.generation import Finished, SamplingParams, TextDelta
-from services.gateway.core.stop_text import StopText
+from shared.generation.decoding import GenerationJob, generate_batch, sample_tokens
+from shared.generation.events import Finished, SamplingParams, TextDelta
+from shared.generation.stop_text import StopText
 from tests.unit.gateway.fakes import micro_llama
 
 PAD, EOS = 0, 1
@@ -127,3 +127,31 @@ def test_rows_sample_independently_of_their_neighbours():
     )
     assert mixed[1] == int(torch.argmax(logits[1]))
     assert [mixed[0], mixed[2]] == [together[0], together[2]]
+
+
+def test_the_reserved_cache_gives_the_logits_of_transformers_dynamic_cache():
+    """Prefill, decode, drop a row, grow past the reserve: the same logits as `DynamicCache`."""
+    from transformers import DynamicCache
+
+    from shared.generation.kv_cache import reserved_cache
+
+    model = micro_llama()
+    ids = torch.randint(
+        2, model.config.vocab_size, (3, 7), generator=torch.Generator().manual_seed(0)
+    )
+    caches = [DynamicCache(), reserved_cache(model, capacity=9)]  # 7 + 2: the third step grows
+    logits = []
+    with torch.inference_mode():
+        for cache in caches:
+            steps = [model(input_ids=ids, cache=cache).logits[:, -1]]
+            tokens = steps[-1].argmax(-1, keepdim=True)
+            for step in range(4):
+                if step == 1:
+                    cache.batch_select_indices(torch.tensor([0, 2]))
+                    tokens = tokens[[0, 2]]
+                steps.append(model(input_ids=tokens, cache=cache).logits[:, -1])
+                tokens = steps[-1].argmax(-1, keepdim=True)
+            assert cache.get_seq_length() == 11
+            logits.append(steps)
+    for dynamic, reserved in zip(*logits, strict=True):
+        assert torch.allclose(dynamic, reserved, atol=1e-6)

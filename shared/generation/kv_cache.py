@@ -1,0 +1,73 @@
+"""A KV cache that writes each step's keys into room reserved up front.
+
+transformers' `DynamicCache` grows by `torch.cat`, which copies the whole cache of every layer
+at every decoding step: profiled on SmolLM2-135M (bf16, 16 rows, 480-token prompts) that copy
+was 36% of a step's CPU time, as much as all the matrix products. The batch decoder knows
+each batch's longest prompt and largest `max_tokens`, so it reserves that room once; a step then
+writes one position and attends over a view of what is filled.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from transformers.cache_utils import Cache, DynamicLayer
+
+
+class ReservedLayer(DynamicLayer):
+    """One decoder layer's keys and values in buffers of `capacity` positions."""
+
+    def __init__(self, capacity: int) -> None:
+        super().__init__()
+        self.capacity = capacity
+        self._keys: torch.Tensor | None = None
+        self._values: torch.Tensor | None = None
+        self._length = 0
+
+    def update(
+        self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kwargs: Any
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Write the new positions after the filled ones; the filled part is returned (a view)."""
+        if not self.is_initialized:
+            self.lazy_initialization(key_states, value_states)
+        new = key_states.shape[-2]
+        keys, values = self._keys, self._values
+        if keys is None or values is None or self._length + new > keys.shape[-2]:
+            keys, values = self._grow(key_states, value_states, self._length + new)
+        keys[:, :, self._length : self._length + new] = key_states
+        values[:, :, self._length : self._length + new] = value_states
+        self._length += new
+        self.keys = keys[:, :, : self._length]
+        self.values = values[:, :, : self._length]
+        return self.keys, self.values
+
+    def _grow(
+        self, key_states: torch.Tensor, value_states: torch.Tensor, needed: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Reserve `capacity` positions (or double, past it), keeping what is filled."""
+        size = max(
+            self.capacity, needed, 2 * (self._keys.shape[-2] if self._keys is not None else 0)
+        )
+        batch, heads, _, _ = key_states.shape
+        keys = key_states.new_empty((batch, heads, size, key_states.shape[-1]))
+        values = value_states.new_empty((batch, heads, size, value_states.shape[-1]))
+        if self._keys is not None and self._values is not None and self._length:
+            keys[:, :, : self._length] = self._keys[:, :, : self._length]
+            values[:, :, : self._length] = self._values[:, :, : self._length]
+        self._keys, self._values = keys, values
+        return keys, values
+
+    def batch_select_indices(self, indices: torch.Tensor) -> None:
+        """Keep only the rows `indices` (finished rows leave the batch)."""
+        if self._keys is None or self._values is None:
+            return
+        self._keys, self._values = self._keys[indices], self._values[indices]
+        self.keys = self._keys[:, :, : self._length]
+        self.values = self._values[:, :, : self._length]
+
+
+def reserved_cache(model: Any, capacity: int) -> Cache:
+    """A cache for `model` with room for `capacity` positions per row in every layer."""
+    layers = int(model.config.get_text_config().num_hidden_layers)
+    return Cache(layers=[ReservedLayer(capacity) for _ in range(layers)])

@@ -1,0 +1,66 @@
+"""The engine on the tiny Llama: whole runs submitted at once come back in order, each with its
+own budget, and one bad submission does not fail the others."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.generation.engine import Engine, Submission
+from shared.generation.events import SamplingParams
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_model_dir, tmp_path_factory):
+    engine = Engine(
+        str(tiny_model_dir), models_dir=tmp_path_factory.mktemp("models"), max_batch_size=4
+    )
+    yield engine
+    engine.close()
+
+
+def _prompt(engine: Engine, text: str) -> list[int]:
+    return engine.encode_messages([{"role": "user", "content": text}])
+
+
+def test_a_run_comes_back_in_submission_order_with_each_budget(engine):
+    budgets = [1, 5, 2, 9, 3, 7]  # more than one batch, in an order no batching keeps
+    submissions = [
+        Submission(
+            engine.base_model,
+            _prompt(engine, f"question {i} " * (i + 1)),
+            SamplingParams(budget, temperature=0.0),
+        )
+        for i, budget in enumerate(budgets)
+    ]
+    results = engine.complete(submissions)
+    assert [r.prompt_tokens for r in results] == [len(s.prompt_ids) for s in submissions]
+    for result, budget in zip(results, budgets, strict=True):
+        assert result.error is None
+        assert 1 <= result.completion_tokens <= budget
+        assert result.finish_reason == ("length" if result.completion_tokens == budget else "stop")
+
+
+def test_an_unknown_adapter_fails_its_own_submissions_only(engine):
+    good = Submission(engine.base_model, _prompt(engine, "hi"), SamplingParams(2, 0.0))
+    bad = Submission("ft:missing:model", _prompt(engine, "hi"), SamplingParams(2, 0.0))
+    results = engine.complete([good, bad, good])
+    assert [r.finish_reason == "error" for r in results] == [False, True, False]
+    assert results[1].error
+
+
+def test_a_closed_stream_stops_its_job(engine):
+    (stream,) = engine.submit(
+        Submission(engine.base_model, _prompt(engine, "count"), SamplingParams(10_000, 0.0))
+    )
+    job = stream._job
+    next(stream)  # generation has started
+    stream.close()
+    # The worker runs one batch at a time: this one starts only after the cancelled job ended.
+    after = engine.complete(
+        [Submission(engine.base_model, _prompt(engine, "hi"), SamplingParams(2, 0.0))]
+    )
+    assert after[0].error is None
+    assert job.cancelled.is_set()
+    assert job.completion_tokens < 10_000
+    with pytest.raises(StopIteration):
+        next(stream)
