@@ -194,3 +194,36 @@ def test_endpoint_run_against_a_real_gateway(
     same = [here[key(r)] == r["answer"].strip() for r in records]
     assert len(same) == len(here)
     assert sum(same) >= 0.9 * len(same)
+
+
+def test_one_at_a_time_the_gateway_and_the_in_process_run_answer_identically(
+    gateway_url: str, data_dir: Path, sample_domain, tiny_model_dir: Path, tmp_path: Path
+):
+    """Both generate through `shared.generation.Engine`: with batches of one on both sides (no
+    padding to round differently) every greedy answer is the same, token for token."""
+    common = ["eval", "--model", MODEL, "--base", str(tiny_model_dir), "--qa",
+              str(sample_domain.qa_path), "--kb", KB, *BUDGET]  # fmt: skip
+    local = _finerag(
+        [*common, "--out", str(tmp_path / "local"), "--batch-size", "1"], _env(data_dir)
+    )
+    served = _finerag(
+        [
+            *common,
+            "--out",
+            str(tmp_path / "served"),
+            "--endpoint",
+            gateway_url,
+            "--concurrency",
+            "1",
+        ],
+        _env(data_dir),
+    )
+    assert local.returncode == 0, local.stderr[-3000:]
+    assert served.returncode == 0, served.stderr[-3000:]
+    key = lambda r: (r["run"], r["case_id"], r["variant"], r["step_by_step"])  # noqa: E731
+    answers = [
+        {key(r): (r["answer"], r["finish_reason"]) for r in _outputs(tmp_path / name)[1]}
+        for name in ("local", "served")
+    ]
+    assert len(answers[0]) > 20
+    assert answers[0] == answers[1]

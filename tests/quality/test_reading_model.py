@@ -63,13 +63,14 @@ def test_fine_tuned_hallucinates_less_than_base_outside_the_intervals(demo: dict
     assert tuned.ci_high < base.ci_low, (base, tuned)
 
 
-def test_fine_tuned_answers_at_least_ten_points_more_correctly(demo: dict[str, Any]) -> None:
-    """The gate's margin. Accuracy intervals clear of each other are not reached reliably yet on
-    this budget: 40 steps measured 0.37 [0.20, 0.53] on 40 cases against the base's 0.10 [0.00,
-    0.23]; 50 steps, on 48 cases, 0.26 [0.13, 0.39] against 0.13 [0.03, 0.26]."""
+def test_fine_tuned_answers_more_correctly_than_base_outside_the_intervals(
+    demo: dict[str, Any],
+) -> None:
+    """And by at least the gate's 10 points."""
     report = demo["report"]
     base = _stat(report, "accuracy.correct", "base")
     tuned = _stat(report, "accuracy.correct", "fine_tuned")
+    assert tuned.ci_low > base.ci_high, (base, tuned)
     assert tuned.value >= base.value + 0.10, (base, tuned)
 
 
