@@ -9,6 +9,15 @@ the machine's 1-minute load average as each run started (on a shared machine, ot
 slow either arm).
 
     python benchmarks/training_packing.py [--steps 20] [--batch 4] [--max-len 1024 512]
+
+`--bare --model DIR` (a folder from `finerag model smollm2`) compares instead the recipe itself
+(`QLoRARecipe`, its trainer's `train()`) with a bare PyTorch + PEFT loop on the same model, LoRA,
+precision and packed batches of the demo's grounded dataset: the loop runs the recipe's own
+completion loss, backward, gradient clipping, AdamW and learning-rate schedule and nothing else
+(no callbacks, logging, metrics or checkpoints). Prints tokens/s, peak memory per token and the
+recipe/bare ratios.
+
+    python benchmarks/training_packing.py --bare --model /tmp/smollm2 [--steps 12]
 """
 
 from __future__ import annotations
@@ -127,6 +136,100 @@ def _run_one(
     }
 
 
+class _StepClock:
+    """A trainer callback noting the time when training starts and after every step."""
+
+    def __init__(self, marks: list[float]) -> None:
+        self.marks = marks
+
+    def __getattr__(self, name: str) -> Any:  # every other callback event: nothing to do
+        if name.startswith("on_"):
+            return lambda *args, **kwargs: None
+        raise AttributeError(name)
+
+    def on_train_begin(self, *args: Any, **kwargs: Any) -> None:
+        self.marks.append(time.perf_counter())
+
+    def on_step_end(self, *args: Any, **kwargs: Any) -> None:
+        self.marks.append(time.perf_counter())
+
+
+def _run_recipe_or_bare(model_dir: str, dataset: str, bare: bool, steps: int) -> dict:
+    """The SmolLM2 recipe for `steps` updates, through its trainer or through a bare loop over
+    the trainer's own batches, model and optimizer settings."""
+    import torch
+
+    from services.trainer.completion_loss import completion_loss
+    from services.trainer.config import CONFIGS_DIR, load_config
+    from services.trainer.recipe import QLoRARecipe
+    from shared.settings import Settings
+
+    torch.manual_seed(0)
+    with tempfile.TemporaryDirectory() as out:
+        overrides = {"base_model": model_dir, "dataset": dataset, "name": "bench",
+                     "max_steps": steps, "logging_steps": 1}  # fmt: skip
+        config = load_config(CONFIGS_DIR / "smollm2_135m_qlora.yaml", overrides)
+        recipe = QLoRARecipe(config, Settings(data_dir=Path(out)), report=lambda _line: None)
+        recipe.setup()
+        trainer: Any = recipe.trainer
+        load = os.getloadavg()[0]
+        if not bare:
+            # Timed from the first step to the end of the last: the validation-loss pass that
+            # follows is not training (the bare loop has none).
+            marks: list[float] = []
+            trainer.add_callback(_StepClock(marks))
+            trainer.train()
+            elapsed = marks[-1] - marks[0]
+            tokens = int(trainer.state.num_input_tokens_seen)
+        else:
+            model = trainer.model
+            model.train()
+            trainer.create_optimizer_and_scheduler(num_training_steps=steps)
+            optimizer, scheduler = trainer.optimizer, trainer.lr_scheduler
+            trainable = [p for p in model.parameters() if p.requires_grad]
+            batches = iter(trainer.get_train_dataloader())
+            tokens, started = 0, time.perf_counter()
+            for _ in range(steps):
+                batch = {k: v for k, v in next(batches).items() if isinstance(v, torch.Tensor)}
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=trainer.args.bf16):
+                    loss, _stats, _outputs = completion_loss(model, batch)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(trainable, config.max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                tokens += int(batch["input_ids"].numel())
+            elapsed = time.perf_counter() - started
+        recipe.cleanup()
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"tokens": tokens, "seconds": elapsed, "tokens_per_s": tokens / elapsed,
+            "peak_rss_mib": peak_kib / 1024, "load": load}  # fmt: skip
+
+
+def _compare_recipe_and_bare(args: Any) -> None:
+    from finerag.pipeline import demo_dataset
+
+    with tempfile.TemporaryDirectory() as tmp:
+        dataset = demo_dataset(Path(tmp), Path(args.model))
+        results = {}
+        for arm in ("recipe", "bare"):
+            command = [sys.executable, __file__, "--_bare_child", args.model, str(dataset), arm,
+                       str(args.steps)]  # fmt: skip
+            output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+            results[arm] = json.loads(output.strip().splitlines()[-1])
+    print(f"\nSmolLM2 recipe, {args.steps} steps on the demo's grounded dataset")
+    print(f"{'configuration':<34}{'tokens':>9}{'seconds':>10}{'tokens/s':>11}"
+          f"{'peak MiB':>10}{'KiB/token':>11}{'load':>7}")  # fmt: skip
+    for name, r in (("recipe (QLoRARecipe, trainer.train)", results["recipe"]),
+                    ("bare PyTorch + PEFT loop", results["bare"])):  # fmt: skip
+        per_token = r["peak_rss_mib"] * 1024 / r["tokens"]
+        print(f"{name:<34}{r['tokens']:>9}{r['seconds']:>10.1f}{r['tokens_per_s']:>11.1f}"
+              f"{r['peak_rss_mib']:>10.0f}{per_token:>11.1f}{r['load']:>7.1f}")  # fmt: skip
+    speed = results["recipe"]["tokens_per_s"] / results["bare"]["tokens_per_s"]
+    memory = results["recipe"]["peak_rss_mib"] / results["bare"]["peak_rss_mib"]
+    print(f"recipe / bare: {speed:.2f}x the tokens/s, {memory:.2f}x the peak memory")
+
+
 def _run_child(model_dir: str, dataset: Path, packing: bool, max_len: int, args: Any) -> dict:
     """One configuration in its own process, so that peak memory is its own."""
     command = [sys.executable, __file__, "--batch", str(args.batch), "--max-len", str(max_len)]
@@ -167,8 +270,19 @@ def main() -> None:
         default=[1024],
         help="max_length (packed row length); several are compared one after another",
     )
+    parser.add_argument("--bare", action="store_true", help="recipe vs a bare loop (--model)")
     parser.add_argument("--_child", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--_bare_child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args._bare_child:
+        model, dataset, arm, steps = args._bare_child
+        print(json.dumps(_run_recipe_or_bare(model, dataset, arm == "bare", int(steps))))
+        return
+    if args.bare:
+        if not args.model:
+            parser.error("--bare needs --model (a folder from `finerag model smollm2`)")
+        _compare_recipe_and_bare(args)
+        return
     if args._child:
         model, dataset, packing, steps = args._child
         result = _run_one(model, dataset, packing == "1", int(steps), args.batch, args.max_len[0])

@@ -22,23 +22,6 @@ from typing import Any
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
-def _dataset(out: Path, model: str) -> Path:
-    """The sample domain's grounded dataset (3 sources of 128 tokens), as the demo builds it."""
-    from finerag.embedded import InProcessRetrieval
-    from finerag.pipeline import DEMO_TOP_K, build_grounded_dataset, demo_settings, ingest_folder
-    from finerag.sample_domain import generate_sample_domain
-
-    settings = demo_settings(out)
-    domain = generate_sample_domain(out / "sample")
-    with InProcessRetrieval.open(settings) as retrieval:
-        ingest_folder(retrieval, settings, "acme", domain.kb_dir)
-        build_grounded_dataset(
-            retrieval, "acme", domain.qa_path, Path(model), out / "dataset", top_k=DEMO_TOP_K,
-            max_seq_len=640,
-        )  # fmt: skip
-    return out / "dataset"
-
-
 def _arm(
     model: str, dataset: Path, out: Path, *, layers: int | None, fused: bool, steps: int
 ) -> tuple[float, float]:
@@ -82,8 +65,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--layers", type=int, default=8, help="lora_layers of the upper arms")
     args = parser.parse_args()
+    from finerag.pipeline import demo_dataset
+
     with tempfile.TemporaryDirectory() as tmp:
-        dataset = _dataset(Path(tmp), args.model)
+        dataset = demo_dataset(Path(tmp), Path(args.model))
         arms = [
             ("TRL fused head, all layers", None, True),
             ("completion loss, all layers", None, False),

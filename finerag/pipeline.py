@@ -163,6 +163,22 @@ def demo_settings(out: Path) -> Settings:
     return Settings(data_dir=out / "state", chunk_tokens=128, chunk_overlap_tokens=16)
 
 
+def demo_dataset(out: Path, model_dir: Path) -> Path:
+    """The demo's grounded dataset (sample domain, 128-token chunks, 3 sources a question) under
+    `out/dataset`, for benchmarks that train on exactly what the demo trains on."""
+    from finerag.embedded import InProcessRetrieval
+
+    settings = demo_settings(out)
+    domain = generate_sample_domain(out / "sample")
+    with InProcessRetrieval.open(settings) as retrieval:
+        ingest_folder(retrieval, settings, "acme", domain.kb_dir)
+        build_grounded_dataset(
+            retrieval, "acme", domain.qa_path, model_dir, out / "dataset", top_k=DEMO_TOP_K,
+            max_seq_len=640,
+        )  # fmt: skip
+    return out / "dataset"
+
+
 def ensure_base_model(out: Path, base: str, domain: SampleDomain) -> tuple[Path, int]:
     """The demo's base model folder under `out` (converted or built once), and its size."""
     if base == "tiny":

@@ -223,6 +223,24 @@ def load_base_model(
         raise _not_loadable(name_or_path, exc) from exc
 
 
+def dequantizing_4bit_matmul(model: Any) -> int:
+    """Make bitsandbytes' 4-bit layers on a CPU dequantize and multiply, as they do in training,
+    instead of repacking their weights for bitsandbytes' CPU inference kernel the first time they
+    run in eval mode (an AVX512-BF16 CPU). On this machine (SmolLM2-135M, bf16, 8 x 480 tokens)
+    that kernel prefilled 633 tokens/s against 2,987 for dequantize + matmul, so the trainer's
+    validation-loss pass took longer than the training steps. Returns the layers changed."""
+    try:
+        from bitsandbytes.nn import Linear4bit
+    except ImportError:
+        return 0
+    changed = 0
+    for module in model.modules():
+        if isinstance(module, Linear4bit) and getattr(module, "support_avx512bf16_for_cpu", False):
+            module.support_avx512bf16_for_cpu = False
+            changed += 1
+    return changed
+
+
 def lora_config(
     r: int = 16,
     alpha: int = 32,

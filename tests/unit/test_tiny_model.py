@@ -117,6 +117,29 @@ def test_qlora_forward_and_backward_on_cpu(tiny_model_dir: Path):
     assert any("lora_B" in n for n in moved)
 
 
+def test_4bit_layers_can_keep_the_training_kernel_in_eval_mode(tiny_model_dir: Path):
+    """After `dequantizing_4bit_matmul`, an eval forward leaves the 4-bit weights as they are
+    (bitsandbytes would otherwise repack them for its CPU inference kernel) and computes what
+    the training-mode forward computes."""
+    import bitsandbytes as bnb
+
+    from shared.modeling import dequantizing_4bit_matmul
+
+    model = load_base_model(tiny_model_dir, quantization="4bit", profile=CPU)
+    ids = torch.tensor([[1, 5, 9, 14, 3]])
+    model.train()
+    with torch.no_grad():
+        training = model(input_ids=ids).logits
+    dequantizing_4bit_matmul(model)
+    model.eval()
+    with torch.inference_mode():
+        evaluating = model(input_ids=ids).logits
+    layers = [m for m in model.modules() if isinstance(m, bnb.nn.Linear4bit)]
+    assert layers
+    assert not any(getattr(m.weight.quant_state, "packing_format_for_cpu", False) for m in layers)
+    assert torch.allclose(training, evaluating, atol=1e-5)
+
+
 def _small_spec(**changes: Any) -> TinyModelSpec:
     """A model that builds in seconds, for tests that build their own."""
     small = {
