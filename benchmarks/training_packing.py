@@ -136,24 +136,6 @@ def _run_one(
     }
 
 
-class _StepClock:
-    """A trainer callback noting the time when training starts and after every step."""
-
-    def __init__(self, marks: list[float]) -> None:
-        self.marks = marks
-
-    def __getattr__(self, name: str) -> Any:  # every other callback event: nothing to do
-        if name.startswith("on_"):
-            return lambda *args, **kwargs: None
-        raise AttributeError(name)
-
-    def on_train_begin(self, *args: Any, **kwargs: Any) -> None:
-        self.marks.append(time.perf_counter())
-
-    def on_step_end(self, *args: Any, **kwargs: Any) -> None:
-        self.marks.append(time.perf_counter())
-
-
 def _run_recipe_or_bare(model_dir: str, dataset: str, bare: bool, steps: int) -> dict:
     """The SmolLM2 recipe for `steps` updates, through its trainer or through a bare loop over
     the trainer's own batches, model and optimizer settings."""
@@ -176,8 +158,18 @@ def _run_recipe_or_bare(model_dir: str, dataset: str, bare: bool, steps: int) ->
         if not bare:
             # Timed from the first step to the end of the last: the validation-loss pass that
             # follows is not training (the bare loop has none).
+            from transformers import TrainerCallback
+
             marks: list[float] = []
-            trainer.add_callback(_StepClock(marks))
+
+            class StepClock(TrainerCallback):  # type: ignore[misc]
+                def on_train_begin(self, *args: Any, **kwargs: Any) -> None:
+                    marks.append(time.perf_counter())
+
+                def on_step_end(self, *args: Any, **kwargs: Any) -> None:
+                    marks.append(time.perf_counter())
+
+            trainer.add_callback(StepClock())
             trainer.train()
             elapsed = marks[-1] - marks[0]
             tokens = int(trainer.state.num_input_tokens_seen)

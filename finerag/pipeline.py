@@ -167,14 +167,19 @@ def demo_dataset(out: Path, model_dir: Path) -> Path:
     """The demo's grounded dataset (sample domain, 128-token chunks, 3 sources a question) under
     `out/dataset`, for benchmarks that train on exactly what the demo trains on."""
     from finerag.embedded import InProcessRetrieval
+    from services.trainer.config import CONFIGS_DIR, load_config
 
+    config = load_config(
+        CONFIGS_DIR / DEMO_BASES["smollm2"].config,
+        {"base_model": str(model_dir), "dataset": str(out / "dataset"), "name": "demo"},
+    )
     settings = demo_settings(out)
     domain = generate_sample_domain(out / "sample")
     with InProcessRetrieval.open(settings) as retrieval:
         ingest_folder(retrieval, settings, "acme", domain.kb_dir)
         build_grounded_dataset(
             retrieval, "acme", domain.qa_path, model_dir, out / "dataset", top_k=DEMO_TOP_K,
-            max_seq_len=640,
+            max_seq_len=config.max_seq_len,
         )  # fmt: skip
     return out / "dataset"
 

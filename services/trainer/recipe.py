@@ -153,10 +153,11 @@ class QLoRARecipe:
 
         config = self.config
         config.check_files()
-        bf16 = _resolve_precision(config, device_profile())
+        detected = device_profile()
+        bf16 = _resolve_precision(config, detected)
         # The base loads and computes in the resolved precision (precision=fp32 on an AMX CPU
         # or a bf16 GPU means fp32 weights and 4-bit compute, not only fp32 adapters).
-        self.profile = profile = replace(device_profile(), bf16=bf16)
+        self.profile = profile = replace(detected, bf16=bf16)
         checkpointing = (
             profile.gradient_checkpointing
             if config.gradient_checkpointing == "auto"

@@ -112,7 +112,6 @@ class Engine:
         self._models_dir = models_dir
         self._quantization: Quantization = quantization
         self._adapter_cache_size = adapter_cache_size
-        self._batching = (max(1, max_batch_size), wait_window_s, on_queue_depth, on_batch)
         self.tokenizer = load_tokenizer(base_model)
         self._tokenizer_lock = threading.Lock()  # fast tokenizers are not thread-safe
         self._eos_ids = end_token_ids(self.tokenizer)
@@ -120,13 +119,20 @@ class Engine:
         self.context_window = 0  # the model's position limit, known once it has loaded
         self._loaded = threading.Event()
         self._load_error: BaseException | None = None
-        self._adapters: AdapterCache | None = None
-        self._scheduler: BatchScheduler[GenerationJob] | None = None
+        self._adapters: AdapterCache | None = None  # set once the model has loaded
+        self._scheduler: BatchScheduler[GenerationJob] = BatchScheduler(
+            self._run_batch,
+            max_batch_size=max(1, max_batch_size),
+            wait_window_s=wait_window_s,
+            on_queue_depth=on_queue_depth,
+            on_batch=on_batch,
+        )
         if background:
             threading.Thread(target=self._load, name="model-loader", daemon=True).start()
         else:
             self._load()
             if self._load_error is not None:
+                self.close()
                 raise self._load_error
 
     # --- loading ----------------------------------------------------------------------------
@@ -139,14 +145,6 @@ class Engine:
             model.eval()
             self.context_window = int(getattr(model.config, "max_position_embeddings", 8192))
             self._adapters = AdapterCache(model, self._models_dir, self._adapter_cache_size)
-            max_batch_size, wait_window_s, on_queue_depth, on_batch = self._batching
-            self._scheduler = BatchScheduler(
-                self._run_batch,
-                max_batch_size=max_batch_size,
-                wait_window_s=wait_window_s,
-                on_queue_depth=on_queue_depth,
-                on_batch=on_batch,
-            )
             log.info(
                 "model loaded",
                 extra={"model": self.base_model, "seconds": time.monotonic() - started},
@@ -161,15 +159,10 @@ class Engine:
         """ServiceUnavailableError unless the model is (or within `timeout` becomes) ready."""
         if not self._loaded.wait(timeout):
             raise ServiceUnavailableError("The model is still loading.", code="model_loading")
-        if self._scheduler is None:
+        if self._adapters is None:
             raise ServiceUnavailableError(
                 f"The model failed to load: {self._load_error}", code="model_unavailable"
             )
-
-    @property
-    def loaded_adapters(self) -> list[str]:
-        """Registry names of the adapters in memory, least recently used first."""
-        return self._adapters.loaded if self._adapters is not None else []
 
     # --- text <-> tokens --------------------------------------------------------------------
     def encode_messages(self, messages: Sequence[Message]) -> list[int]:
@@ -196,7 +189,7 @@ class Engine:
     def submit(self, *submissions: Submission) -> list[JobStream]:
         """Queue generations (all at once, so they can share batches); iterate each stream for
         its events. Call `wait_loaded` first."""
-        assert self._scheduler is not None, "submit() before the model loaded"
+        assert self._adapters is not None, "submit() before the model loaded"
         jobs = [
             GenerationJob(s.prompt_ids, s.params, StopText(self.decode, s.params.stop), s.deadline)
             for s in submissions
@@ -214,8 +207,7 @@ class Engine:
 
     def close(self) -> None:
         """Stop the batch worker after the batch in progress."""
-        if self._scheduler is not None:
-            self._scheduler.close()
+        self._scheduler.close()
 
     def _run_batch(self, model_name: str, jobs: list[GenerationJob]) -> None:
         assert self._adapters is not None

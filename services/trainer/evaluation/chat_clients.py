@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 
@@ -27,6 +27,9 @@ from shared.errors import (
 from shared.modeling import Quantization
 from shared.prompts import Message, render_prompt
 from shared.registry import read_card
+
+if TYPE_CHECKING:  # the engine imports torch: only the in-process client loads it
+    from shared.generation.engine import Engine
 
 log = logging.getLogger("finerag.trainer.evaluation")
 
@@ -207,7 +210,7 @@ class LocalChatClient:
 
         self.base_model = base_model
         self._models_dir = models_dir
-        self._engine: Any = Engine(
+        self._engine: Engine | None = Engine(
             base_model,
             models_dir=models_dir,
             quantization=quantization,
@@ -215,6 +218,11 @@ class LocalChatClient:
             adapter_cache_size=4,
         )
         self.tokenizer = self._engine.tokenizer
+
+    def _live_engine(self) -> Engine:
+        if self._engine is None:
+            raise RuntimeError("the chat client is closed")
+        return self._engine
 
     def close(self) -> None:
         """Stop the engine and drop the model."""
@@ -242,10 +250,10 @@ class LocalChatClient:
         from shared.generation.engine import Submission
         from shared.generation.events import SamplingParams
 
-        self.check_models(sorted({r.model for r in requests}))
-        encoded = [self._engine.encode_messages(r.messages) for r in requests]
+        engine = self._live_engine()
+        encoded = [engine.encode_messages(r.messages) for r in requests]
         order = sorted(range(len(requests)), key=lambda i: (requests[i].model, len(encoded[i])))
-        completions = self._engine.complete(
+        completions = engine.complete(
             [
                 Submission(
                     requests[i].model,
