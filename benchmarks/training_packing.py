@@ -74,13 +74,13 @@ def _run_one(
     from trl import SFTConfig, SFTTrainer
 
     from services.trainer.packed_attention import select_attention
-    from shared.chat_data import iter_chat_jsonl, to_prompt_completion
+    from services.trainer.recipe import prepare_data
     from shared.modeling import DeviceProfile, load_base_model, load_tokenizer, lora_config
 
     torch.manual_seed(0)
     profile = DeviceProfile("cpu", bf16=False)
     tokenizer = load_tokenizer(model_dir)
-    rows = [to_prompt_completion(m) for m in iter_chat_jsonl(Path(dataset) / "train.jsonl")]
+    rows = prepare_data(Path(dataset), tokenizer, max_len).train  # the recipe's tokenized rows
     model = prepare_model_for_kbit_training(
         load_base_model(
             model_dir,

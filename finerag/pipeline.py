@@ -94,8 +94,8 @@ def build_grounded_dataset(
     """The grounded SFT dataset of a knowledge base, token lengths measured with the model's
     own tokenizer; returns the data card."""
     from services.ingestion.core.datasets import DatasetOptions, build_dataset
+    from shared.chat_encoding import count_chat_tokens
     from shared.modeling import load_tokenizer
-    from shared.prompts import count_chat_tokens
 
     tokenizer = load_tokenizer(tokenizer_dir)
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from shared.errors import InvalidRequestError
 from shared.prompts import CHAT_TEMPLATE_KWARGS
+from shared.wire_json import read_json, split_jsonl_lines
 
 ROLES = ("system", "user", "assistant")
 Message = dict[str, str]
@@ -73,9 +74,9 @@ def parse_chat_line(line: str, line_no: int) -> list[Message]:
     """One JSONL line → its validated messages; errors name the line."""
     where = f"line {line_no}"
     try:
-        record = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise ChatDataError(f"{where}: not valid JSON ({exc.msg})", param="file") from exc
+        record = read_json(line, what=where)
+    except InvalidRequestError as exc:
+        raise ChatDataError(exc.message, param="file") from None
     if not isinstance(record, Mapping) or "messages" not in record:
         raise ChatDataError(f"{where}: expected an object with a 'messages' list", param="file")
     return validate_messages(record["messages"], where=where)
@@ -83,10 +84,8 @@ def parse_chat_line(line: str, line_no: int) -> list[Message]:
 
 def iter_chat_jsonl(path: Path) -> Iterator[list[Message]]:
     """Validated conversations of a chat JSONL file; blank lines are skipped."""
-    with path.open(encoding="utf-8") as lines:
-        for line_no, line in enumerate(lines, start=1):
-            if line.strip():
-                yield parse_chat_line(line, line_no)
+    for line_no, line in split_jsonl_lines(path.read_text(encoding="utf-8")):
+        yield parse_chat_line(line, line_no)
 
 
 def validate_chat_bytes(data: bytes) -> int:
@@ -96,10 +95,9 @@ def validate_chat_bytes(data: bytes) -> int:
     except UnicodeDecodeError as exc:
         raise ChatDataError("the file is not UTF-8 text", param="file") from exc
     count = 0
-    for line_no, line in enumerate(text.splitlines(), start=1):
-        if line.strip():
-            parse_chat_line(line, line_no)
-            count += 1
+    for line_no, line in split_jsonl_lines(text):
+        parse_chat_line(line, line_no)
+        count += 1
     if count == 0:
         raise ChatDataError("the file holds no conversations", param="file")
     return count

@@ -97,11 +97,15 @@ class RateLimitError(FineRAGError):
 
 
 class ServiceUnavailableError(FineRAGError):
-    """Overloaded or a dependency is down; retrying later may succeed (503)."""
+    """Overloaded or a dependency is down; `Retry-After` says when retrying may succeed (503)."""
 
     status = 503
     type = "server_error"
     default_code = "service_unavailable"
+
+    def __init__(self, message: str, *, retry_after_s: int = 1, **kwargs: Any) -> None:
+        super().__init__(message, headers={"Retry-After": str(max(1, retry_after_s))}, **kwargs)
+        self.retry_after_s = retry_after_s
 
 
 class UpstreamError(FineRAGError):
@@ -127,9 +131,13 @@ _STATUS_TYPES = {
     405: ("invalid_request_error", "method_not_allowed"),
     409: ("conflict_error", "conflict"),
     413: ("invalid_request_error", "payload_too_large"),
+    414: ("invalid_request_error", "uri_too_long"),
     415: ("invalid_request_error", "unsupported_media_type"),
+    417: ("invalid_request_error", "expectation_failed"),
     422: ("invalid_request_error", "invalid_request"),
     429: ("rate_limit_error", "rate_limit_exceeded"),
+    431: ("invalid_request_error", "headers_too_large"),
+    501: ("invalid_request_error", "not_implemented"),
 }
 
 

@@ -1,11 +1,12 @@
 """Fine-tuning jobs in Redis: the record (OpenAI's job shape plus FineRAG fields), its events
 and checkpoints, and the lease that lets exactly one worker run a job at a time.
 
-Leases: a worker takes `lease:{id}` with SET NX and a TTL, and renews it from a heartbeat. Each
-acquisition increments `fence:{id}`, the fencing token. Every write a worker makes carries its
-token and is refused once a newer one exists, so a worker that lost its lease (paused, then
-redelivered elsewhere) can no longer change the job. A job whose lease lapsed while it was
-running belonged to a dead worker: `stale_running_jobs()` finds it for recovery.
+Leases: a worker takes `lease:{id}` with a TTL and renews it from a heartbeat. Taking it also
+increments `fence:{id}`, the fencing token, in the same Lua script, so no two workers ever see
+the same token. Every write a worker makes (the record, an event, a checkpoint) carries its token
+and is refused, atomically in Redis, once a newer one exists: a worker that lost its lease
+(paused, partitioned, then redelivered elsewhere) can no longer change the job. A job whose lease
+lapsed while it was running belonged to a dead worker: `stale_running_jobs()` finds it.
 """
 
 from __future__ import annotations
@@ -32,6 +33,35 @@ class FencedOut(Exception):
     """A worker's fencing token is no longer current: another worker owns the job now."""
 
 
+# KEYS[1] lease, KEYS[2] fence; ARGV[1] worker, ARGV[2] ttl ms. The new token, or false.
+_ACQUIRE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return false end
+local token = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[1], ARGV[1] .. '#' .. token, 'PX', ARGV[2])
+return token
+"""
+# KEYS[1] lease, KEYS[2] heartbeat; ARGV[1] holder, ARGV[2] ttl ms, ARGV[3] now. 1 if renewed.
+_RENEW = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('SET', KEYS[2], ARGV[3])
+return 1
+"""
+# KEYS[1] lease; ARGV[1] holder. Deletes the lease only if it is still this holder's.
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+# KEYS[1] list, KEYS[2] fence; ARGV[1] item, ARGV[2] token ('' = no token). 0 when fenced out.
+_FENCED_PUSH = """
+if ARGV[2] ~= '' and tonumber(redis.call('GET', KEYS[2]) or '0') ~= tonumber(ARGV[2]) then
+  return 0
+end
+redis.call('RPUSH', KEYS[1], ARGV[1])
+return 1
+"""
+
+
 def new_job_id() -> str:
     """`ftjob-` and 24 random hex digits, like OpenAI's ids."""
     return "ftjob-" + secrets.token_hex(12)
@@ -46,6 +76,10 @@ class JobStore:
 
     def __init__(self, client: redis.Redis) -> None:
         self.redis = client
+        self._acquire = client.register_script(_ACQUIRE)
+        self._renew = client.register_script(_RENEW)
+        self._release = client.register_script(_RELEASE)
+        self._fenced_push = client.register_script(_FENCED_PUSH)
 
     @classmethod
     def from_url(cls, url: str) -> JobStore:
@@ -104,10 +138,7 @@ class JobStore:
                     raw = pipe.get(key)
                     if raw is None:
                         raise NotFoundError(f"No fine-tuning job {job_id!r}.")
-                    if (
-                        token is not None
-                        and int(pipe.get(_PREFIX + job_id + ":fence") or 0) != token
-                    ):
+                    if token is not None and self._fence(pipe, job_id) != token:
                         raise FencedOut(job_id)
                     record = json.loads(str(raw))
                     change(record)
@@ -130,15 +161,34 @@ class JobStore:
                 record["finished_at"] = _now()
 
         record = self.update(job_id, change, token=token)
-        self.add_event(job_id, "info", f"Job {status}", data={"status": status})
+        self.add_event(job_id, "info", f"Job {status}", data={"status": status}, token=token)
         return record
+
+    @staticmethod
+    def _fence(client: Any, job_id: str) -> int:
+        return int(client.get(f"{_PREFIX}{job_id}:fence") or 0)
+
+    def _push(self, job_id: str, kind: str, item: dict[str, Any], token: int | None) -> None:
+        keys = [f"{_PREFIX}{job_id}:{kind}", f"{_PREFIX}{job_id}:fence"]
+        args = [json.dumps(item), "" if token is None else str(token)]
+        if not self._fenced_push(keys=keys, args=args):
+            raise FencedOut(job_id)
 
     # --- events and checkpoints -------------------------------------------------------------
     def add_event(
-        self, job_id: str, level: str, message: str, *, data: dict[str, Any] | None = None
+        self,
+        job_id: str,
+        level: str,
+        message: str,
+        *,
+        data: dict[str, Any] | None = None,
+        token: int | None = None,
     ) -> None:
-        """Append an event (OpenAI's fine_tuning.job.event shape)."""
-        key = f"{_PREFIX}{job_id}:events"
+        """Append an event (OpenAI's fine_tuning.job.event shape); fenced when `token` is given.
+
+        Raises:
+            FencedOut: `token` is no longer the job's current one (nothing is written).
+        """
         event = {
             "object": "fine_tuning.job.event",
             "id": f"ftevent-{secrets.token_hex(8)}",
@@ -148,7 +198,9 @@ class JobStore:
             "data": data or {},
             "type": "metrics" if data and "step" in data else "message",
         }
-        self.redis.rpush(key, json.dumps(event))
+        if token is not None:
+            event["fencing_token"] = token  # which lease wrote it (not part of OpenAI's shape)
+        self._push(job_id, "events", event, token)
 
     def events(self, job_id: str, *, limit: int = 100) -> list[dict[str, Any]]:
         """The newest `limit` events, newest first (as OpenAI lists them)."""
@@ -156,8 +208,14 @@ class JobStore:
         raw = self.redis.lrange(f"{_PREFIX}{job_id}:events", -limit, -1)
         return [json.loads(str(e)) for e in reversed(raw)]
 
-    def add_checkpoint(self, job_id: str, step: int, path: str, metrics: dict[str, Any]) -> None:
-        """Record a saved checkpoint (OpenAI's fine_tuning.job.checkpoint shape)."""
+    def add_checkpoint(
+        self, job_id: str, step: int, path: str, metrics: dict[str, Any], *, token: int
+    ) -> None:
+        """Record a saved checkpoint (OpenAI's fine_tuning.job.checkpoint shape), fenced.
+
+        Raises:
+            FencedOut: `token` is no longer the job's current one (nothing is written).
+        """
         checkpoint = {
             "object": "fine_tuning.job.checkpoint",
             "id": f"ftckpt-{secrets.token_hex(8)}",
@@ -166,8 +224,9 @@ class JobStore:
             "step_number": step,
             "metrics": metrics,
             "path": path,
+            "fencing_token": token,
         }
-        self.redis.rpush(f"{_PREFIX}{job_id}:checkpoints", json.dumps(checkpoint))
+        self._push(job_id, "checkpoints", checkpoint, token)
 
     def checkpoints(self, job_id: str) -> list[dict[str, Any]]:
         """Checkpoints, newest first."""
@@ -177,16 +236,32 @@ class JobStore:
 
     # --- cancellation -----------------------------------------------------------------------
     def request_cancel(self, job_id: str) -> dict[str, Any]:
-        """Ask a job to stop; a job still in the queue is cancelled at once."""
-        record = self.get(job_id)
-        if record["status"] in TERMINAL:
-            raise ConflictError(
-                f"Job {job_id} is already {record['status']}.", code="job_not_cancellable"
-            )
+        """Ask a job to stop; a job still in the queue is cancelled at once.
+
+        The status is read and changed in one transaction, so a job that a worker finishes or
+        starts meanwhile is never cancelled over (a finished one is a 409).
+        """
+        before: dict[str, Any] = {}
+
+        def change(record: dict[str, Any]) -> None:
+            before.update(status=record["status"])
+            if record["status"] in TERMINAL:
+                raise ConflictError(
+                    f"Job {job_id} is already {record['status']}.", code="job_not_cancellable"
+                )
+            if record["status"] in ("queued", "validating_files"):
+                record.update(status="cancelled", finished_at=_now())
+
         self.redis.set(f"{_PREFIX}{job_id}:cancel", "1")
-        if record["status"] in ("queued", "validating_files"):
-            return self.set_status(job_id, "cancelled")
-        self.add_event(job_id, "info", "Cancellation requested")
+        try:
+            record = self.update(job_id, change)
+        except ConflictError:
+            self.redis.delete(f"{_PREFIX}{job_id}:cancel")
+            raise
+        if record["status"] == "cancelled":
+            self.add_event(job_id, "info", "Job cancelled", data={"status": "cancelled"})
+        else:
+            self.add_event(job_id, "info", "Cancellation requested")
         return record
 
     def cancel_requested(self, job_id: str) -> bool:
@@ -196,35 +271,18 @@ class JobStore:
     # --- leases -----------------------------------------------------------------------------
     def acquire_lease(self, job_id: str, worker: str, ttl_s: float) -> int | None:
         """Take the lease: the new fencing token, or None while another worker holds it."""
-        lease = f"{_PREFIX}{job_id}:lease"
-        if not self.redis.set(lease, worker, nx=True, px=int(ttl_s * 1000)):
-            return None
-        token = int(self.redis.incr(f"{_PREFIX}{job_id}:fence"))
-        self.redis.set(lease, f"{worker}#{token}", px=int(ttl_s * 1000))
-        return token
+        keys = [f"{_PREFIX}{job_id}:lease", f"{_PREFIX}{job_id}:fence"]
+        token = self._acquire(keys=keys, args=[worker, int(ttl_s * 1000)])
+        return None if token is None else int(token)
 
     def renew_lease(self, job_id: str, worker: str, token: int, ttl_s: float) -> bool:
         """Extend the lease if this worker still holds it with this token."""
-        lease = f"{_PREFIX}{job_id}:lease"
-        with self.redis.pipeline() as pipe:
-            try:
-                pipe.watch(lease)
-                if pipe.get(lease) != f"{worker}#{token}":
-                    pipe.unwatch()
-                    return False
-                pipe.multi()
-                pipe.set(lease, f"{worker}#{token}", px=int(ttl_s * 1000))
-                pipe.set(f"{_PREFIX}{job_id}:heartbeat", _now())
-                pipe.execute()
-                return True
-            except redis.WatchError:
-                return False
+        keys = [f"{_PREFIX}{job_id}:lease", f"{_PREFIX}{job_id}:heartbeat"]
+        return bool(self._renew(keys=keys, args=[f"{worker}#{token}", int(ttl_s * 1000), _now()]))
 
     def release_lease(self, job_id: str, worker: str, token: int) -> None:
         """Give the lease back (only if it is still ours)."""
-        lease = f"{_PREFIX}{job_id}:lease"
-        if self.redis.get(lease) == f"{worker}#{token}":
-            self.redis.delete(lease)
+        self._release(keys=[f"{_PREFIX}{job_id}:lease"], args=[f"{worker}#{token}"])
 
     def stale_running_jobs(self) -> list[str]:
         """Jobs marked running whose lease lapsed: their worker died; they need a new run."""

@@ -1,9 +1,11 @@
 """The grounded-answer prompt: ONE template for building training examples and for serving.
 
-The dataset builder and the gateway both call `grounded_messages()`, and both render with
-`render_prompt()`, so a fine-tuned model sees at inference exactly the tokens it was trained on.
-Retrieved text is untrusted: it is fenced inside `<source>` tags, labelled as data, and any tag
-inside it is escaped so a document cannot close the fence and speak as the instructions.
+The dataset builder and the gateway both call `grounded_messages()`, and both tokenize with
+`shared.chat_encoding.encode_chat()`, so a fine-tuned model sees at inference exactly the tokens
+it was trained on. Retrieved text is untrusted: it is fenced inside `<source>` tags, labelled as
+data, and any tag inside it is escaped so a document cannot close the fence and speak as the
+instructions; `encode_chat` keeps special-token strings in it plain text, so it cannot close the
+turn either.
 """
 
 from __future__ import annotations
@@ -176,16 +178,12 @@ def is_abstention(text: str) -> bool:
     return normalise(strip_citations(final_answer(text))) == normalise(ABSTENTION)
 
 
-def count_chat_tokens(tokenizer: ChatTokenizer, messages: Sequence[Mapping[str, str]]) -> int:
-    """Tokens of a whole conversation as the chat template renders it (answer included)."""
-    encoded = tokenizer.apply_chat_template(
-        list(messages), tokenize=True, return_dict=True, **CHAT_TEMPLATE_KWARGS
-    )
-    return len(encoded["input_ids"])
-
-
 def render_prompt(tokenizer: ChatTokenizer, messages: Sequence[Mapping[str, str]]) -> str:
-    """The exact text a model is given for `messages`, ending where the assistant starts."""
+    """The text of the prompt for `messages`, ending where the assistant starts (for reading).
+
+    Tokenizing this text would parse special-token strings inside the messages as control
+    tokens; models are given `shared.chat_encoding.encode_chat()` instead.
+    """
     return str(
         tokenizer.apply_chat_template(
             list(messages), tokenize=False, add_generation_prompt=True, **CHAT_TEMPLATE_KWARGS

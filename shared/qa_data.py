@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from shared.errors import InvalidRequestError
 from shared.schemas import QACase
+from shared.wire_json import read_json, split_jsonl_lines
 
 
 class QADataError(InvalidRequestError):
@@ -45,11 +46,14 @@ def parse_qa_lines(data: bytes | str, name: str, *, param: str = "qa") -> list[Q
     text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data
     cases: list[QACase] = []
     seen: set[str] = set()
-    for line_no, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
+    for line_no, line in split_jsonl_lines(text):
         try:
-            case = QACase.model_validate_json(line)
+            case = QACase.model_validate(read_json(line, what="the line"))
+        except InvalidRequestError as exc:
+            raise QADataError(
+                f"{name} line {line_no}: not an evaluation-format case ({exc.message})",
+                param=param,
+            ) from None
         except ValidationError as exc:
             problem = exc.errors()[0]
             where = ".".join(str(p) for p in problem["loc"]) or "line"

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,10 +20,10 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from shared.errors import InvalidRequestError, NotFoundError
+from shared.errors import NotFoundError
+from shared.names import validate_model_name
 
 CARD_FILE = "card.json"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 
 
 class ModelCard(BaseModel):
@@ -41,16 +40,6 @@ class ModelCard(BaseModel):
     gate: dict[str, Any] | None = Field(None, description="Release-gate verdict.")
     promoted: bool = Field(True, description="Served by default; false when the gate failed.")
     created: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
-
-
-def validate_model_name(name: str) -> str:
-    """A registry name is a safe folder name (letters, digits, `._:-`), never a path."""
-    if not _NAME.match(name) or ".." in name:
-        raise InvalidRequestError(
-            f"Invalid model name {name!r}: use letters, digits and ._:- (at most 128).",
-            param="model",
-        )
-    return name
 
 
 def model_dir(models_dir: Path, name: str) -> Path:

@@ -3,13 +3,12 @@ an in-process one for the embedded mode."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any, Protocol
 from urllib.parse import quote
 
 import httpx
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 
 from shared.errors import (
     ConflictError,
@@ -21,20 +20,11 @@ from shared.errors import (
     UnsupportedMediaTypeError,
     UpstreamError,
 )
+from shared.names import check_kb_name
 from shared.schemas import Chunk, SearchRequest, SearchResponse
+from shared.settings import Settings
 
-_KB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
-
-
-def check_kb_name(kb: str) -> str:
-    """Return `kb` if it is a valid knowledge base name, else raise a 400."""
-    if not _KB_NAME.match(kb):
-        raise InvalidRequestError(
-            f"invalid knowledge base name {kb!r}: use 1-63 letters, digits, '-' or '_', "
-            "starting with a letter or digit",
-            param="kb",
-        )
-    return kb
+DEFAULT_RETRIEVAL_URL = "http://127.0.0.1:8001"
 
 
 class DocumentInfo(BaseModel):
@@ -112,9 +102,22 @@ class HttpRetrievalClient:
         *,
         timeout_s: float = 60.0,
         transport: httpx.BaseTransport | None = None,
+        service_token: SecretStr | None = None,
     ) -> None:
+        headers = (
+            {"Authorization": f"Bearer {service_token.get_secret_value()}"} if service_token else {}
+        )
         self._http = httpx.Client(
-            base_url=base_url.rstrip("/"), timeout=timeout_s, transport=transport
+            base_url=base_url.rstrip("/"), timeout=timeout_s, transport=transport, headers=headers
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> HttpRetrievalClient:
+        """The client of FINERAG_RETRIEVAL_URL (default: this host's port 8001), with the token."""
+        return cls(
+            settings.retrieval_url or DEFAULT_RETRIEVAL_URL,
+            timeout_s=settings.retrieval_timeout_s,
+            service_token=settings.service_token,
         )
 
     def close(self) -> None:
@@ -140,20 +143,20 @@ class HttpRetrievalClient:
     def upsert_chunks(self, kb: str, chunks: Sequence[Chunk]) -> int:
         """Embed and store chunks server-side; returns points written."""
         body = {"chunks": [chunk.model_dump(mode="json") for chunk in chunks]}
-        return int(self._call("PUT", f"/v1/collections/{kb}/chunks", json=body)["upserted"])
+        return int(self._call("PUT", f"/v1/collections/{_kb(kb)}/chunks", json=body)["upserted"])
 
     def delete_document(self, kb: str, doc_id: str, *, keep_version: str | None = None) -> int:
         """Remove a document's chunks (all versions, or all but `keep_version`)."""
         params = {"keep_version": keep_version} if keep_version else None
         answer = self._call(
-            "DELETE", f"/v1/collections/{kb}/documents/{_quote(doc_id)}", params=params
+            "DELETE", f"/v1/collections/{_kb(kb)}/documents/{_quote(doc_id)}", params=params
         )
         return int(answer["deleted"])
 
     def search(self, kb: str, request: SearchRequest) -> SearchResponse:
         """Search one knowledge base."""
         answer = self._call(
-            "POST", f"/v1/collections/{kb}/search", json=request.model_dump(exclude_none=True)
+            "POST", f"/v1/collections/{_kb(kb)}/search", json=request.model_dump(exclude_none=True)
         )
         return SearchResponse.model_validate(answer)
 
@@ -163,16 +166,21 @@ class HttpRetrievalClient:
 
     def list_documents(self, kb: str) -> list[DocumentInfo]:
         """The documents of a knowledge base."""
-        answer = self._call("GET", f"/v1/collections/{kb}/documents")
+        answer = self._call("GET", f"/v1/collections/{_kb(kb)}/documents")
         return [DocumentInfo.model_validate(doc) for doc in answer["data"]]
 
     def get_document(self, kb: str, doc_id: str) -> DocumentInfo | None:
         """One document's chunk counts per version; None when absent."""
         try:
-            answer = self._call("GET", f"/v1/collections/{kb}/documents/{_quote(doc_id)}")
+            answer = self._call("GET", f"/v1/collections/{_kb(kb)}/documents/{_quote(doc_id)}")
         except NotFoundError:
             return None
         return DocumentInfo.model_validate(answer)
+
+
+def _kb(kb: str) -> str:
+    """A knowledge-base name checked, then quoted as one path segment."""
+    return quote(check_kb_name(kb), safe="")
 
 
 def _quote(doc_id: str) -> str:

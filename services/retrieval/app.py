@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from services.retrieval.api import collections, health, search
 from services.retrieval.api.prometheus import install_request_metrics
 from services.retrieval.core.index import KnowledgeIndex
-from shared.fastapi_errors import install_error_handling
+from shared.fastapi_guards import install_service_http
 from shared.settings import Settings, get_settings
 
 log = logging.getLogger("finerag.retrieval")
@@ -41,7 +41,11 @@ def create_app(settings: Settings | None = None, index: KnowledgeIndex | None = 
     app = FastAPI(title="FineRAG retrieval", version="1", lifespan=lifespan)
     app.state.index = None
     install_request_metrics(app)
-    install_error_handling(app)
+    install_service_http(
+        app,
+        max_body_bytes=settings.retrieval_max_body_bytes,
+        service_token=settings.service_token,
+    )
     app.include_router(health.router)
     app.include_router(collections.router)
     app.include_router(search.router)

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from shared.errors import InvalidRequestError
-from shared.registry import validate_model_name
+from shared.names import validate_model_name
+from shared.schemas import AutoToggle, LrScheduler, Optimizer, Precision, Quantization
 
 CONFIGS_DIR = Path(__file__).parent / "configs"
 
@@ -35,7 +36,7 @@ class RecipeConfig(BaseModel):
     )
 
     # --- model ------------------------------------------------------------------------------
-    quantization: Literal["4bit", "none"] = Field(
+    quantization: Quantization = Field(
         "4bit", description="4bit: NF4 base with double quantization (QLoRA); none: LoRA only."
     )
     lora_r: int = Field(16, ge=1, le=1024, description="LoRA rank.")
@@ -66,23 +67,21 @@ class RecipeConfig(BaseModel):
     per_device_batch_size: int = Field(2, ge=1, description="Sequences per device per step.")
     gradient_accumulation_steps: int = Field(8, ge=1, description="Micro-batches per update.")
     learning_rate: float = Field(2e-4, gt=0, lt=1, description="Peak learning rate.")
-    lr_scheduler: Literal["cosine", "linear", "constant_with_warmup"] = Field(
-        "cosine", description="Learning-rate schedule after warm-up."
-    )
+    lr_scheduler: LrScheduler = Field("cosine", description="Learning-rate schedule after warm-up.")
     warmup_ratio: float = Field(0.03, ge=0, lt=1, description="Share of steps spent warming up.")
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay on the adapters.")
     max_grad_norm: float = Field(1.0, gt=0, description="Gradient clipping.")
     num_epochs: float = Field(1.0, gt=0, description="Passes over the training split.")
     max_steps: int = Field(-1, description="Stop after this many updates (-1: use num_epochs).")
-    optimizer: Literal["auto", "adamw_torch", "paged_adamw_8bit"] = Field(
+    optimizer: Optimizer = Field(
         "auto", description="auto: paged 8-bit AdamW on a GPU, AdamW on the CPU."
     )
-    precision: Literal["auto", "bf16", "fp32"] = Field(
+    precision: Precision = Field(
         "auto",
         description="auto: bf16 on a GPU that has it and on a CPU with AMX, else fp32 (a CPU "
         "without AMX emulates bf16, slower than fp32).",
     )
-    gradient_checkpointing: Literal["auto", "on", "off"] = Field(
+    gradient_checkpointing: AutoToggle = Field(
         "auto", description="auto: on for a GPU (memory), off on the CPU (speed)."
     )
     seed: int = Field(42, description="Seed for data order, dropout and adapter init.")

@@ -149,9 +149,7 @@ def evaluate_job_model(
     retrieval = None
     modes: tuple[Any, ...] = ("no_rag",)
     if kb and settings.retrieval_url:
-        retrieval = HttpRetrievalClient(
-            settings.retrieval_url, timeout_s=settings.retrieval_timeout_s
-        )
+        retrieval = HttpRetrievalClient.from_settings(settings)
         modes = ("no_rag", "rag")
     if "rag" not in modes:  # no knowledge base to ground on: gate the answers without sources
         gate = gate.model_copy(update={"mode": "no_rag"})

@@ -15,16 +15,19 @@ import re
 import shutil
 import socket
 import threading
+import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import redis
 from transformers import TrainerCallback
 
 from services.trainer.config import load_config
 from services.trainer.job_evaluation import EvaluationStopped, evaluate_job_model
 from services.trainer.recipe import QLoRARecipe, TrainingRefused
-from shared.errors import FineRAGError
+from shared.errors import FineRAGError, NotFoundError
 from shared.files import FileStore
 from shared.jobs import MAX_ATTEMPTS, TERMINAL, FencedOut, JobStore
 from shared.logs import bind
@@ -35,6 +38,10 @@ log = logging.getLogger("finerag.trainer.jobs")
 
 class JobStopped(Exception):
     """Training stopped early: cancelled, or the lease was lost."""
+
+
+class RetryableJobError(Exception):
+    """An attempt failed for a reason another attempt may not meet; the job is queued again."""
 
 
 def worker_name() -> str:
@@ -53,7 +60,12 @@ def last_checkpoint(output_dir: Path) -> Path | None:
 
 
 class _Heartbeat:
-    """Renews the lease in the background; notices when it is lost."""
+    """Renews the lease in the background; notices when it is lost.
+
+    The lease is lost when Redis says another worker holds it, and also when no renewal has
+    succeeded for a whole TTL (Redis unreachable): by then the lease may have lapsed and the job
+    been given to another worker, so this one must stop at its next step.
+    """
 
     def __init__(self, store: JobStore, job_id: str, worker: str, token: int, ttl_s: float) -> None:
         self.store, self.job_id, self.worker, self.token, self.ttl_s = (
@@ -68,10 +80,19 @@ class _Heartbeat:
         self._thread = threading.Thread(target=self._run, name=f"lease-{job_id}", daemon=True)
 
     def _run(self) -> None:
+        renewed = time.monotonic()
         while not self._stop.wait(self.ttl_s / 3):
-            if not self.store.renew_lease(self.job_id, self.worker, self.token, self.ttl_s):
-                self.lost.set()
-                return
+            try:
+                if not self.store.renew_lease(self.job_id, self.worker, self.token, self.ttl_s):
+                    log.warning("lease taken over by another worker")
+                    self.lost.set()
+                    return
+                renewed = time.monotonic()
+            except redis.RedisError as exc:
+                if time.monotonic() - renewed >= self.ttl_s:
+                    log.warning("lease not renewed for %.0f s (%s); stopping", self.ttl_s, exc)
+                    self.lost.set()
+                    return
 
     def __enter__(self) -> _Heartbeat:
         self._thread.start()
@@ -90,10 +111,14 @@ class _JobCallback(TrainerCallback):
         self.stop_reason: str | None = None
 
     def check(self) -> str | None:
-        """Why the job must stop now ("cancelled", "lease lost"), or None."""
+        """Why the job must stop now ("cancelled", "lease lost"), or None.
+
+        While Redis is unreachable a cancel cannot be read; the heartbeat decides whether the
+        lease still holds.
+        """
         if self.heartbeat.lost.is_set():
             self.stop_reason = "lease lost"
-        elif self.store.cancel_requested(self.job_id):
+        elif _unless_redis_down(self.store.cancel_requested, self.job_id):
             self.stop_reason = "cancelled"
         return self.stop_reason
 
@@ -102,16 +127,27 @@ class _JobCallback(TrainerCallback):
             control.should_training_stop = True
             control.should_save = False
 
+    def _record_checkpoint(self, step: int, path: str, metrics: dict[str, Any]) -> None:
+        self.store.add_checkpoint(self.job_id, step, path, metrics, token=self.token)
+        self.store.update(
+            self.job_id, lambda r: r.update(last_checkpoint_step=step), token=self.token
+        )
+
     def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         path = Path(args.output_dir) / f"checkpoint-{state.global_step}"
         losses = [e["loss"] for e in state.log_history if "loss" in e]
         metrics = {"train_loss": losses[-1]} if losses else {}
-        self.store.add_checkpoint(self.job_id, state.global_step, str(path), metrics)
-        self.store.update(
-            self.job_id,
-            lambda r: r.update(last_checkpoint_step=state.global_step),
-            token=self.token,
-        )
+        # On disk it is resumable either way (resume reads the folder); the record is for users.
+        _unless_redis_down(self._record_checkpoint, state.global_step, str(path), metrics)
+
+
+def _unless_redis_down(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """`call(...)`, or None (logged) while Redis cannot be reached; FencedOut still raises."""
+    try:
+        return call(*args, **kwargs)
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        log.warning("job store unreachable, %s skipped: %s", getattr(call, "__name__", call), exc)
+        return None
 
 
 def _job_dataset(settings: Settings, record: dict[str, Any], workdir: Path) -> Path:
@@ -145,7 +181,11 @@ def job_config_overrides(record: dict[str, Any], dataset: Path, output_dir: Path
 def run_job(job_id: str, settings: Settings, store: JobStore) -> str:
     """Run (or resume, or skip) one job; returns what happened, for the task's result."""
     with bind(job_id=job_id):
-        record = store.get(job_id)
+        try:
+            record = store.get(job_id)
+        except NotFoundError:
+            log.warning("job no longer exists; nothing to do")
+            return "missing"
         if record["status"] in TERMINAL:
             log.info("job already %s; nothing to do", record["status"])
             return record["status"]
@@ -157,7 +197,7 @@ def run_job(job_id: str, settings: Settings, store: JobStore) -> str:
         try:
             return _run_leased(job_id, settings, store, worker, token)
         finally:
-            store.release_lease(job_id, worker, token)
+            _unless_redis_down(store.release_lease, job_id, worker, token)  # else it lapses
 
 
 def _run_leased(job_id: str, settings: Settings, store: JobStore, worker: str, token: int) -> str:
@@ -185,6 +225,7 @@ def _run_leased(job_id: str, settings: Settings, store: JobStore, worker: str, t
         f"Attempt {record['attempts']} started on {worker}"
         + (f", resuming from step {resumed_step}" if resume else ""),
         data={"attempt": record["attempts"], "resumed_from_step": resumed_step},
+        token=token,
     )
     try:
         dataset = _job_dataset(settings, record, workdir)
@@ -201,7 +242,9 @@ def _run_leased(job_id: str, settings: Settings, store: JobStore, worker: str, t
             for key, label in (("loss", "training loss"), ("eval_loss", "validation loss")):
                 if key in event:
                     parts.append(f"{label}={event[key]:.4f}")
-            store.add_event(job_id, "info", ", ".join(parts), data=event)
+            _unless_redis_down(
+                store.add_event, job_id, "info", ", ".join(parts), data=event, token=token
+            )
 
         with _Heartbeat(store, job_id, worker, token, settings.train_lease_ttl_s) as heartbeat:
             callback = _JobCallback(store, job_id, token, heartbeat)
@@ -220,7 +263,7 @@ def _run_leased(job_id: str, settings: Settings, store: JobStore, worker: str, t
                 recipe.save(metrics, job_id=job_id)
             finally:
                 recipe.cleanup()
-            store.add_event(job_id, "info", "Evaluating the model against its base")
+            store.add_event(job_id, "info", "Evaluating the model against its base", token=token)
             try:
                 outcome = evaluate_job_model(
                     settings,
@@ -235,11 +278,20 @@ def _run_leased(job_id: str, settings: Settings, store: JobStore, worker: str, t
                 if stopped.reason != "cancelled":
                     raise JobStopped(stopped.reason) from None
                 store.add_event(
-                    job_id, "info", f"Cancelled during evaluation: {config.name} kept, not promoted"
+                    job_id,
+                    "info",
+                    f"Cancelled during evaluation: {config.name} kept, not promoted",
+                    token=token,
                 )
                 store.set_status(job_id, "cancelled", token=token)
                 return "cancelled"
-            store.add_event(job_id, "info", outcome.summary, data={"release_gate": outcome.verdict})
+            store.add_event(
+                job_id,
+                "info",
+                outcome.summary,
+                data={"release_gate": outcome.verdict},
+                token=token,
+            )
         store.set_status(
             job_id,
             "succeeded",
@@ -254,18 +306,28 @@ def _run_leased(job_id: str, settings: Settings, store: JobStore, worker: str, t
     except (FencedOut, JobStopped) as exc:
         log.warning("job stopped without finishing: %s", exc)
         return "stopped"
-    except TrainingRefused as exc:  # configuration or memory: retrying cannot help
-        store.set_status(job_id, "failed", token=token, error=_error(exc))
-        return "failed"
     except Exception as exc:
+        if _callers_fault(exc):  # a bad config, a missing file, too little memory: no retry
+            log.warning("job failed: %s", exc)
+            store.set_status(job_id, "failed", token=token, error=_error(exc))
+            return "failed"
         log.exception("attempt failed")
         error = _error(exc)
         if record["attempts"] >= MAX_ATTEMPTS:
             store.set_status(job_id, "failed", token=token, error=error)
             return "failed"
         store.update(job_id, lambda r: r.update(status="queued", error=error), token=token)
-        store.add_event(job_id, "warn", f"Attempt {record['attempts']} failed: {error['message']}")
-        raise
+        store.add_event(
+            job_id, "warn", f"Attempt {record['attempts']} failed: {error['message']}", token=token
+        )
+        raise RetryableJobError(error["message"]) from exc
+
+
+def _callers_fault(exc: BaseException) -> bool:
+    """Failures that the same job would meet again: retrying cannot help."""
+    if isinstance(exc, TrainingRefused):  # configuration or memory
+        return True
+    return isinstance(exc, FineRAGError) and exc.status < 500
 
 
 def _error(exc: BaseException) -> dict[str, Any]:

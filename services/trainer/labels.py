@@ -1,8 +1,12 @@
 """Which tokens of a training example are trained: the answer and its end-of-turn, nothing else.
 
-Mirrors how TRL tokenizes a conversational prompt-completion row (prompt rendered with the
-generation prompt; the completion is what follows it), so a person can see the labels before a
-GPU hour is spent (`finerag dataset inspect`), and a test can hold TRL to the same result.
+The recipe trains on exactly these ids and masks (TRL takes them as a tokenized dataset), and
+`finerag dataset inspect` shows them, so a person sees the labels before a GPU hour is spent. The
+split follows TRL's conversational prompt-completion format (the prompt rendered with the
+generation prompt; the completion is what follows it), and a test holds TRL's own tokenization
+of ordinary text to the same result. Tokens come from `shared.chat_encoding.encode_chat`, the
+encoder the gateway serves with: a special-token string inside a document, question or answer is
+plain text in training as it is in serving.
 """
 
 from __future__ import annotations
@@ -12,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shared.chat_data import iter_chat_jsonl, to_prompt_completion
-from shared.prompts import CHAT_TEMPLATE_KWARGS
+from shared.chat_data import iter_chat_jsonl
+from shared.chat_encoding import encode_chat
 
 
 @dataclass(frozen=True)
@@ -28,26 +32,16 @@ class LabelledExample:
         """The masked prefix: what the model is given."""
         return self.input_ids[: self.trained.index(True)] if any(self.trained) else self.input_ids
 
-
-def _ids(encoded: Any) -> list[int]:
-    if hasattr(encoded, "keys"):
-        encoded = encoded["input_ids"]
-    return [int(i) for i in encoded]
+    @property
+    def completion_mask(self) -> list[int]:
+        """TRL's `completion_mask` column: 1 where the loss is computed."""
+        return [int(t) for t in self.trained]
 
 
 def label_example(tokenizer: Any, messages: Sequence[Mapping[str, str]]) -> LabelledExample:
     """Tokenize a conversation as the recipe trains it: loss on the last assistant turn only."""
-    row = to_prompt_completion(messages)
-    prompt = _ids(
-        tokenizer.apply_chat_template(
-            row["prompt"], tokenize=True, add_generation_prompt=True, **CHAT_TEMPLATE_KWARGS
-        )
-    )
-    full = _ids(
-        tokenizer.apply_chat_template(
-            row["prompt"] + row["completion"], tokenize=True, **CHAT_TEMPLATE_KWARGS
-        )
-    )
+    prompt = encode_chat(tokenizer, messages[:-1], add_generation_prompt=True)
+    full = encode_chat(tokenizer, messages, add_generation_prompt=False)
     shared = 0
     while shared < min(len(prompt), len(full)) and prompt[shared] == full[shared]:
         shared += 1

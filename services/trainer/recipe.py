@@ -21,9 +21,10 @@ from typing import Any
 from transformers import TrainerCallback
 
 from services.trainer.config import RecipeConfig
+from services.trainer.labels import label_example
 from services.trainer.memory import GiB, device_memory_bytes, estimate_memory
 from services.trainer.packed_attention import select_attention
-from shared.chat_data import iter_chat_jsonl, to_prompt_completion
+from shared.chat_data import iter_chat_jsonl
 from shared.errors import InvalidRequestError
 from shared.modeling import (
     DeviceProfile,
@@ -33,7 +34,6 @@ from shared.modeling import (
     load_tokenizer,
     lora_config,
 )
-from shared.prompts import count_chat_tokens
 from shared.registry import ModelCard, publish, write_card
 from shared.settings import Settings
 
@@ -60,7 +60,9 @@ class PreparedData:
 
 
 def prepare_data(dataset_dir: Path, tokenizer: Any, max_seq_len: int) -> PreparedData:
-    """Read train/validation chat JSONL; drop (never truncate) examples over `max_seq_len`."""
+    """Read and tokenize train/validation chat JSONL; drop (never truncate) examples over
+    `max_seq_len`. Rows are TRL's tokenized form (`input_ids`, `completion_mask`), encoded as the
+    gateway encodes prompts (`services.trainer.labels.label_example`)."""
     data = PreparedData([], [])
     for split in ("train", "validation"):
         path = dataset_dir / f"{split}.jsonl"
@@ -68,12 +70,14 @@ def prepare_data(dataset_dir: Path, tokenizer: Any, max_seq_len: int) -> Prepare
             continue
         rows = getattr(data, split)
         for messages in iter_chat_jsonl(path):
-            row = to_prompt_completion(messages)
-            length = count_chat_tokens(tokenizer, messages)
+            example = label_example(tokenizer, messages)
+            length = len(example.input_ids)
             if length > max_seq_len:
                 data.dropped_too_long += 1
                 continue
-            rows.append(row)
+            rows.append(
+                {"input_ids": example.input_ids, "completion_mask": example.completion_mask}
+            )
             data.token_counts.append(length)
     if not data.train:
         raise TrainingRefused(

@@ -15,8 +15,8 @@ from typing import Any
 
 from celery import Celery, signals
 
-from services.trainer.job_runner import run_job
-from shared.jobs import JobStore
+from services.trainer.job_runner import RetryableJobError, run_job
+from shared.jobs import MAX_ATTEMPTS, JobStore
 from shared.logs import configure_logging
 from shared.queues import TRAIN_QUEUE, TRAIN_TASK
 from shared.settings import Settings, get_settings
@@ -48,13 +48,16 @@ celery_app = make_celery(settings)
 _store = JobStore.from_url(settings.redis_url)
 
 
-@celery_app.task(name=TRAIN_TASK, bind=True, max_retries=None)
+@celery_app.task(name=TRAIN_TASK, bind=True, max_retries=MAX_ATTEMPTS)
 def run_fine_tuning_job(self: Any, job_id: str) -> str:
-    """Run one job by id (all state is re-read from the job store)."""
+    """Run one job by id (all state is re-read from the job store).
+
+    Only an attempt that failed for a reason another attempt may not meet is retried (run_job
+    re-queued it and counts attempts); a caller's mistake or a deleted job ends here, once.
+    """
     try:
         return run_job(job_id, settings, _store)
-    except Exception as exc:
-        # run_job re-queued the job in the store; back off, then try again (it counts attempts).
+    except RetryableJobError as exc:
         raise self.retry(exc=exc, countdown=min(60, 5 * 2 ** min(self.request.retries, 4))) from exc
 
 

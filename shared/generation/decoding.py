@@ -45,7 +45,8 @@ class GenerationJob:
         self.events: queue.Queue[JobEvent] = queue.Queue()
         self.cancelled = threading.Event()
         self.completion_tokens = 0
-        self.seed = params.seed if params.seed is not None else random.getrandbits(62)
+        seed = params.generator_seed()
+        self.seed = seed if seed is not None else random.getrandbits(62)
 
     def cancel(self) -> None:
         """The client is gone or gave up: stop generating for it."""

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from shared.chat_encoding import encode_chat
 from shared.errors import FineRAGError, ServiceUnavailableError
 from shared.generation.adapters import AdapterCache
 from shared.generation.batching import BatchScheduler
@@ -23,7 +24,7 @@ from shared.generation.decoding import GenerationJob, generate_batch
 from shared.generation.events import Finished, GenerationEvent, SamplingParams, TextDelta
 from shared.generation.stop_text import StopText
 from shared.modeling import Quantization, end_token_ids
-from shared.prompts import Message, render_prompt
+from shared.prompts import Message
 
 log = logging.getLogger("finerag.generation.engine")
 
@@ -158,7 +159,9 @@ class Engine:
     def wait_loaded(self, timeout: float | None) -> None:
         """ServiceUnavailableError unless the model is (or within `timeout` becomes) ready."""
         if not self._loaded.wait(timeout):
-            raise ServiceUnavailableError("The model is still loading.", code="model_loading")
+            raise ServiceUnavailableError(
+                "The model is still loading.", code="model_loading", retry_after_s=10
+            )
         if self._adapters is None:
             raise ServiceUnavailableError(
                 f"The model failed to load: {self._load_error}", code="model_unavailable"
@@ -166,10 +169,9 @@ class Engine:
 
     # --- text <-> tokens --------------------------------------------------------------------
     def encode_messages(self, messages: Sequence[Message]) -> list[int]:
-        """Token ids of chat `messages` exactly as the model sees them (the served template)."""
+        """Token ids of chat `messages` as the model sees them (message text stays plain text)."""
         with self._tokenizer_lock:
-            text = render_prompt(self.tokenizer, messages)
-            return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+            return encode_chat(self.tokenizer, messages, add_generation_prompt=True)
 
     def encode_text(self, prompt: str) -> list[int]:
         """Token ids of a raw completion prompt (with the tokenizer's own special tokens)."""

@@ -91,7 +91,8 @@ def _wait_ready(
     process: subprocess.Popen[bytes], url: str, env: dict[str, str], ready_s: float, log: Path
 ) -> None:
     keys = env.get("FINERAG_API_KEYS", "")
-    headers = {"Authorization": f"Bearer {keys.split(',')[0]}"} if keys else {}
+    first_key = keys.split(",")[0].split(":")[0]  # KEY or KEY:kb1|kb2
+    headers = {"Authorization": f"Bearer {first_key}"} if keys else {}
     deadline = time.monotonic() + ready_s
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -52,6 +52,9 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> 
     return data
 
 
+RATE_LIMIT = 100_000
+
+
 @pytest.fixture(scope="module")
 def gateway(
     tiny_model_dir: Path, data_dir: Path, redis_db: redis.Redis, tmp_path_factory
@@ -63,7 +66,7 @@ def gateway(
         max_concurrency="40",
         max_batch_size="32",
         batch_wait_ms="20",
-        rate_limit_per_minute="100000",
+        rate_limit_per_minute=str(RATE_LIMIT),
         default_max_tokens="8",
     )
     log = tmp_path_factory.mktemp("gateway-log") / "gateway.log"
@@ -280,9 +283,9 @@ def test_body_over_the_limit_is_413(client: openai.OpenAI, tiny_model_dir: Path)
 def test_rate_limited_key_gets_429_with_retry_after(
     gateway: str, redis_db: redis.Redis, tiny_model_dir: Path
 ):
-    window = int(time.time() // WINDOW_S)
-    for w in (window, window + 1):  # the minute may turn during the test
-        redis_db.set(bucket_key(key_id(LIMITED_KEY), w), 10**9, ex=WINDOW_S * 2)
+    now = time.time()  # the key's last minute already holds the gateway's whole limit
+    filled = {f"earlier-{i}": now for i in range(RATE_LIMIT)}
+    redis_db.zadd(bucket_key(key_id(LIMITED_KEY)), filled)
     limited = openai.OpenAI(base_url=f"{gateway}/v1", api_key=LIMITED_KEY, max_retries=0)
     with pytest.raises(openai.RateLimitError) as raised:
         _chat(limited, str(tiny_model_dir))

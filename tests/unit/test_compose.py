@@ -194,3 +194,12 @@ def test_the_local_env_file_holds_only_settings_ports_and_library_switches():
                 "HF_HUB_DISABLE_TELEMETRY",
                 "TOKENIZERS_PARALLELISM",  # tokenizers: no fork warnings
             }, name
+
+
+def test_every_finerag_service_gets_the_service_token_and_compose_refuses_to_start_without_it():
+    for name, service in SERVICES.items():
+        environment = service.get("environment") or {}
+        if "FINERAG_RETRIEVAL_URL" not in environment:
+            continue  # not a FineRAG service (redis, qdrant, tensorboard, ...)
+        token = environment.get("FINERAG_SERVICE_TOKEN", "")
+        assert token.startswith("${FINERAG_SERVICE_TOKEN:?"), name

@@ -30,7 +30,7 @@ def test_environment_overrides_with_prefix(monkeypatch: pytest.MonkeyPatch, tmp_
     monkeypatch.setenv("FINERAG_MAX_BODY_BYTES", "2048")
     settings = Settings(_env_file=None)
     assert settings.data_dir == tmp_path
-    assert [k.get_secret_value() for k in settings.api_keys] == ["k-one", "k-two"]
+    assert [k.key.get_secret_value() for k in settings.api_keys] == ["k-one", "k-two"]
     assert settings.max_body_bytes == 2048
 
 

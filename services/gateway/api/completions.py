@@ -6,6 +6,7 @@ from flask import Blueprint, Response, jsonify, request, stream_with_context
 from flask.typing import ResponseReturnValue
 
 from services.gateway.api.deps import get_runtime
+from services.gateway.api.guards import check_knowledge_base
 from services.gateway.api.protocol import (
     ChatCompletionRequest,
     CompletionRequestBody,
@@ -13,11 +14,14 @@ from services.gateway.api.protocol import (
     parse_body,
 )
 from services.gateway.api.sse import ChunkWriter, stream_events
+from shared.wire_json import read_json
 
 completions_bp = Blueprint("completions", __name__)
 
 
 def _serve(body: ChatCompletionRequest | CompletionRequestBody) -> ResponseReturnValue:
+    if isinstance(body, ChatCompletionRequest) and body.rag is not None:
+        check_knowledge_base(body.rag.knowledge_base)
     service = get_runtime().completions
     core_request = body.to_core()
     prepared = service.prepare(core_request)
@@ -36,10 +40,10 @@ def _serve(body: ChatCompletionRequest | CompletionRequestBody) -> ResponseRetur
 @completions_bp.post("/v1/chat/completions")
 def chat_completions() -> ResponseReturnValue:
     """OpenAI chat completions, with optional `rag` (answers carry `citations`)."""
-    return _serve(parse_body(ChatCompletionRequest, request.get_json(silent=True)))
+    return _serve(parse_body(ChatCompletionRequest, read_json(request.get_data())))
 
 
 @completions_bp.post("/v1/completions")
 def completions() -> ResponseReturnValue:
     """OpenAI text completions (the prompt is used as given, no chat template)."""
-    return _serve(parse_body(CompletionRequestBody, request.get_json(silent=True)))
+    return _serve(parse_body(CompletionRequestBody, read_json(request.get_data())))

@@ -7,6 +7,7 @@ from flask.typing import ResponseReturnValue
 
 from services.gateway.api.deps import get_runtime
 from services.gateway.api.protocol import FeedbackRequest, parse_body
+from shared.wire_json import read_json
 
 feedback_bp = Blueprint("feedback", __name__)
 
@@ -14,7 +15,7 @@ feedback_bp = Blueprint("feedback", __name__)
 @feedback_bp.post("/v1/feedback")
 def post_feedback() -> ResponseReturnValue:
     """Store feedback durably; 201 only once it is on disk."""
-    body: FeedbackRequest = parse_body(FeedbackRequest, request.get_json(silent=True))
+    body: FeedbackRequest = parse_body(FeedbackRequest, read_json(request.get_data()))
     feedback_id = get_runtime().feedback.record_feedback(
         body.completion_id, body.rating, correction=body.correction, comment=body.comment
     )

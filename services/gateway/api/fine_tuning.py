@@ -6,10 +6,12 @@ from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from services.gateway.api.deps import get_settings_of_app
+from services.gateway.api.guards import check_knowledge_base
 from services.gateway.core.fine_tuning import FineTuningService, public_job
 from shared.errors import InvalidRequestError
 from shared.files import FileStore
 from shared.jobs import JobStore
+from shared.wire_json import read_json
 
 fine_tuning_bp = Blueprint("fine_tuning", __name__)
 
@@ -30,7 +32,8 @@ def _service() -> FineTuningService:
 
 def _limit() -> int:
     raw = request.args.get("limit", "20")
-    if not raw.isdigit() or not 1 <= int(raw) <= 100:
+    # ASCII digits only: str.isdigit() is also true of '²' and '١', which int() may refuse.
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 100:
         raise InvalidRequestError("'limit' must be an integer from 1 to 100", param="limit")
     return int(raw)
 
@@ -61,9 +64,11 @@ def get_file(file_id: str) -> ResponseReturnValue:
 @fine_tuning_bp.post("/v1/fine_tuning/jobs")
 def create_job() -> ResponseReturnValue:
     """Queue a fine-tuning job."""
-    body = request.get_json(silent=True)
+    body = read_json(request.get_data())
     if not isinstance(body, dict):
         raise InvalidRequestError("the body must be a JSON object")
+    if isinstance(body.get("knowledge_base"), str):
+        check_knowledge_base(body["knowledge_base"])
     return jsonify(_service().create(body))
 
 

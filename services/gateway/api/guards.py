@@ -7,12 +7,18 @@ import time
 from flask import Flask, Response, g, request
 
 from services.gateway.api.deps import built_runtime, get_runtime, get_settings_of_app
-from services.gateway.core.auth import authenticate
+from services.gateway.core.auth import Caller, authenticate
 
 # Liveness must answer without credentials (orchestrators probe it).
 PUBLIC_ENDPOINTS = frozenset({"health.health"})
 # The expensive API: counted against the rate limit and the concurrency cap.
 LIMITED_PREFIX = "/v1/"
+
+
+def check_knowledge_base(knowledge_base: str) -> str:
+    """`knowledge_base` if the request's key may use it; else the 404 of a missing base."""
+    caller: Caller | None = g.get("caller")
+    return caller.check_knowledge_base(knowledge_base) if caller else knowledge_base
 
 
 def install_guards(app: Flask) -> None:
@@ -23,11 +29,12 @@ def install_guards(app: Flask) -> None:
         g.started = time.monotonic()
         if request.endpoint in PUBLIC_ENDPOINTS:
             return
-        key_id = authenticate(request.headers.get("Authorization"), get_settings_of_app().api_keys)
+        caller = authenticate(request.headers.get("Authorization"), get_settings_of_app().api_keys)
+        g.caller = caller
         if request.url_rule is None or not request.path.startswith(LIMITED_PREFIX):
             return
         runtime = get_runtime()
-        runtime.rate_limiter.check(key_id or f"addr:{request.remote_addr}")
+        runtime.rate_limiter.check(caller.key_id if caller else f"addr:{request.remote_addr}")
         runtime.concurrency.acquire()
         g.holds_slot = True
         runtime.metrics.in_flight.set(runtime.concurrency.in_flight)

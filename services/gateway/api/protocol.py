@@ -13,9 +13,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from services.gateway.core.rag import RagOptions
 from services.gateway.core.serving import Completion, CompletionRequest, Usage
 from shared.errors import InvalidRequestError
+from shared.names import KnowledgeBaseName
 from shared.schemas import SearchMode
 
 MAX_STOP_SEQUENCES = 4
+MAX_STOP_CHARS = 512
+# Any seed a 64-bit generator takes (as torch's manual_seed does); larger is a 400.
+SEED_MIN, SEED_MAX = -(2**63), 2**64 - 1
 
 
 class _Request(BaseModel):
@@ -34,7 +38,7 @@ class ChatMessage(_Request):
 
     role: Literal["system", "developer", "user", "assistant"]
     content: str | list[TextPart]
-    name: str | None = None
+    name: str | None = Field(None, max_length=64)
 
     def text(self) -> str:
         """The content as one string."""
@@ -54,7 +58,7 @@ class RagRequest(_Request):
 
     model_config = ConfigDict(extra="forbid")
 
-    knowledge_base: str = Field(min_length=1, max_length=128)
+    knowledge_base: KnowledgeBaseName
     top_k: int = Field(4, ge=1, le=50)
     mode: SearchMode = "hybrid"
     step_by_step: bool | None = None
@@ -67,16 +71,19 @@ class _SamplingRequest(_Request):
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     n: int = Field(1, ge=1, le=1, description="Only one choice per request is served.")
     stop: str | list[str] | None = None
-    seed: int | None = None
+    seed: int | None = Field(None, ge=SEED_MIN, le=SEED_MAX)
     stream: bool = False
     stream_options: StreamOptions | None = None
-    user: str | None = None
+    user: str | None = Field(None, max_length=256)
 
     @field_validator("stop")
     @classmethod
     def _few_stops(cls, value: str | list[str] | None) -> str | list[str] | None:
-        if isinstance(value, list) and len(value) > MAX_STOP_SEQUENCES:
+        values = [value] if isinstance(value, str) else value or []
+        if len(values) > MAX_STOP_SEQUENCES:
             raise ValueError(f"at most {MAX_STOP_SEQUENCES} stop sequences")
+        if any(len(v) > MAX_STOP_CHARS for v in values):
+            raise ValueError(f"a stop sequence is at most {MAX_STOP_CHARS} characters")
         return value
 
     def stops(self) -> tuple[str, ...]:

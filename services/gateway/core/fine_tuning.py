@@ -11,11 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from celery import Celery
+from pydantic import ValidationError
 
 from shared.errors import InvalidRequestError
 from shared.files import FileStore
 from shared.jobs import JobStore, new_job_id
+from shared.names import check_kb_name
 from shared.queues import TRAIN_QUEUE, TRAIN_TASK
+from shared.schemas import TrainingOverrides
 from shared.settings import Settings
 
 _HYPER_LIMITS: dict[str, tuple[type, float, float]] = {
@@ -25,7 +28,6 @@ _HYPER_LIMITS: dict[str, tuple[type, float, float]] = {
 }
 _METHODS = {"qlora": "4bit", "lora": "none"}
 _SUFFIX = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
-_CONFIG_VALUE = str | int | float | bool
 
 
 class FineTuningService:
@@ -42,16 +44,14 @@ class FineTuningService:
         )
 
     def trainable_models(self) -> list[str]:
-        """Base models a job may name: the configured base model."""
-        return [self.settings.base_model]
+        """Base models a job may name: FINERAG_BASE_MODEL and FINERAG_TRAINABLE_BASE_MODELS."""
+        return list(dict.fromkeys([self.settings.base_model, *self.settings.trainable_base_models]))
 
     def _check_model(self, model: Any) -> str:
+        """One of the allowed base models; nothing about the server's folders is told."""
         if not isinstance(model, str) or not model:
             raise InvalidRequestError("'model' must name a base model", param="model")
-        local = Path(model).expanduser()
-        if model in self.trainable_models() or (
-            local.is_dir() and (local / "config.json").is_file()
-        ):
+        if model in self.trainable_models():
             return model
         raise InvalidRequestError(
             f"unknown base model {model!r}; this deployment fine-tunes "
@@ -94,21 +94,32 @@ class FineTuningService:
 
     @staticmethod
     def _check_config(raw: Any) -> dict[str, Any]:
+        """`config`: recipe overrides, each known and within `TrainingOverrides`' bounds."""
         if raw is None:
             return {}
-        if not isinstance(raw, dict) or not all(
-            isinstance(k, str) and isinstance(v, _CONFIG_VALUE) for k, v in raw.items()
-        ):
+        if not isinstance(raw, dict):
             raise InvalidRequestError(
-                "'config' must be an object of recipe overrides with scalar values",
-                param="config",
+                "'config' must be an object of recipe overrides", param="config"
             )
         reserved = {"base_model", "dataset", "name", "output_dir"} & set(raw)
         if reserved:
             raise InvalidRequestError(
                 f"'config' cannot set {sorted(reserved)}: the job decides them", param="config"
             )
-        return dict(raw)
+        try:
+            overrides = TrainingOverrides.model_validate(raw)
+        except ValidationError as exc:
+            problem = exc.errors()[0]
+            field = ".".join(str(part) for part in problem["loc"])
+            known = (
+                ""
+                if problem["type"] != "extra_forbidden"
+                else (f"; known: {', '.join(TrainingOverrides.model_fields)}")
+            )
+            raise InvalidRequestError(
+                f"config.{field}: {problem['msg']}{known}", param=f"config.{field}"
+            ) from None
+        return overrides.model_dump(exclude_unset=True)
 
     def _check_evaluation(self, raw: Any) -> dict[str, Any] | None:
         """`evaluation`: {"file": an `evals` file id, "max_cases": int} or absent."""
@@ -168,12 +179,14 @@ class FineTuningService:
         config.setdefault("quantization", _METHODS[method])
         seed = body.get("seed")
         if seed is not None:
-            if not isinstance(seed, int) or isinstance(seed, bool):
-                raise InvalidRequestError("'seed' must be an integer", param="seed")
+            if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**32:
+                raise InvalidRequestError(
+                    "'seed' must be an integer from 0 to 2^32-1", param="seed"
+                )
             config["seed"] = seed
         knowledge_base = body.get("knowledge_base")
-        if knowledge_base is not None and not isinstance(knowledge_base, str):
-            raise InvalidRequestError("'knowledge_base' must be a name", param="knowledge_base")
+        if knowledge_base is not None:
+            check_kb_name(knowledge_base, param="knowledge_base")
 
         job_id = new_job_id()
         base_short = re.sub(r"[^A-Za-z0-9._-]", "-", Path(model).name)[:40] or "base"

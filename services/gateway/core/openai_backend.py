@@ -18,6 +18,7 @@ import httpx
 
 from services.gateway.core.catalog import check_served, list_served_models
 from services.gateway.core.generation import GenerationRequest, ModelInfo
+from shared.chat_encoding import encode_chat
 from shared.errors import (
     FineRAGError,
     InvalidRequestError,
@@ -26,7 +27,7 @@ from shared.errors import (
     UpstreamError,
 )
 from shared.generation.events import Finished, GenerationEvent, TextDelta
-from shared.prompts import Message, render_prompt
+from shared.prompts import Message
 from shared.settings import Settings
 
 log = logging.getLogger("finerag.gateway.upstream")
@@ -155,8 +156,7 @@ class OpenAIBackend:
         """Tokens of the rendered chat prompt (estimated without a local tokenizer)."""
         if self._tokenizer is None:
             return sum(len(m["content"]) // _CHARS_PER_TOKEN + 4 for m in messages)
-        text = render_prompt(self._tokenizer, messages)
-        return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
+        return len(encode_chat(self._tokenizer, messages, add_generation_prompt=True))
 
     def context_window(self) -> int:
         """FINERAG_MAX_CONTEXT_TOKENS, else the base model's, else 8192."""

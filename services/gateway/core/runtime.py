@@ -77,9 +77,7 @@ def build_runtime(
     metrics = GatewayMetrics()
     backend = backend or build_backend(settings, metrics)
     if retrieval is None and settings.retrieval_url:
-        retrieval = HttpRetrievalClient(
-            settings.retrieval_url, timeout_s=settings.retrieval_timeout_s
-        )
+        retrieval = HttpRetrievalClient.from_settings(settings)
     if redis is None:
         redis = rate_limit_redis(settings.redis_url)
     kb_prompts = load_kb_prompts(settings.kb_prompts_file)

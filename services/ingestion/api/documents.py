@@ -17,8 +17,8 @@ from services.ingestion.api.uploads import save_uploads, too_large
 from services.ingestion.core.jobs import IngestionJob, StoredItem, new_job_id, upload_dir
 from services.ingestion.core.pipeline import delete_document as delete_stored_document
 from shared.errors import InvalidRequestError, ServiceUnavailableError, UnsupportedMediaTypeError
+from shared.names import check_kb_name
 from shared.queues import INGEST_QUEUE, INGEST_TASK
-from shared.retrieval_client import check_kb_name
 
 router = APIRouter(prefix="/v1/knowledge-bases", tags=["documents"])
 
@@ -37,10 +37,7 @@ class TextDocument(BaseModel):
 
 
 async def _read_items(request: Request, context: ContextDep, job_id: str) -> list[StoredItem]:
-    limit = context.settings.max_upload_bytes
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise too_large(limit)
+    limit = context.settings.max_upload_bytes  # the service guard has bounded the body
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "multipart/form-data":
         async with request.form(max_files=10_000, max_part_size=limit) as form:

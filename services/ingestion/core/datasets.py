@@ -18,10 +18,11 @@ import random
 import re
 import statistics
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from shared import injections
 from shared.chat_data import (
     ChatDataError,
     Message,
@@ -31,8 +32,10 @@ from shared.chat_data import (
 )
 from shared.errors import InvalidRequestError
 from shared.prompts import ABSTENTION, CHAT_TEMPLATE_KWARGS, Source, cite, grounded_messages
+from shared.qa_data import read_qa_file
 from shared.retrieval_client import RetrievalClient
 from shared.schemas import QACase, SearchHit, SearchRequest, content_hash
+from shared.wire_json import read_json, split_jsonl_lines
 
 log = logging.getLogger("finerag.ingestion.datasets")
 
@@ -46,6 +49,9 @@ class DatasetOptions:
     kb: str | None = None  # grounded mode when set
     top_k: int = 4
     unanswerable_ratio: float = 0.2
+    # Share of grounded examples whose top source carries a planted instruction (the target is
+    # still the real answer), so the model learns that text in sources is data.
+    injection_ratio: float = 0.25
     val_ratio: float = 0.1
     max_seq_len: int = 2048
     seed: int = 7
@@ -80,30 +86,13 @@ def _shingles(text: str, n: int = 3) -> set[str]:
 
 
 # --- inputs ---------------------------------------------------------------------------------
-def read_qa(path: Path) -> list[QACase]:
-    """Evaluation-format JSONL; a bad line is an error naming it."""
-    cases = []
-    with path.open(encoding="utf-8") as lines:
-        for line_no, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                cases.append(QACase.model_validate_json(line))
-            except ValueError as exc:
-                raise InvalidRequestError(
-                    f"{path.name} line {line_no}: not an evaluation-format case ({exc})",
-                    param="qa",
-                ) from exc
-    return cases
-
-
 def read_alpaca(path: Path) -> Iterator[list[Message]]:
     """Alpaca JSON (a list) or JSONL of {instruction, input, output} as conversations."""
     text = path.read_text(encoding="utf-8")
     records = (
-        json.loads(text)
+        read_json(text, what=path.name)
         if text.lstrip().startswith("[")
-        else [json.loads(line) for line in text.splitlines() if line.strip()]
+        else [read_json(line, what=f"{path.name} line {n}") for n, line in split_jsonl_lines(text)]
     )
     for index, record in enumerate(records, start=1):
         if not isinstance(record, dict) or not record.get("instruction") or "output" not in record:
@@ -158,10 +147,20 @@ class GroundedBuilder:
         cited = containing or [i for i, h in enumerate(hits, start=1) if h.doc_id in gold]
         return hits, cited
 
-    def answerable(self, case: QACase) -> list[Message]:
-        """The grounded example: sources, question, answer citing its sources."""
+    def answerable(self, case: QACase, *, injected: bool = False) -> list[Message]:
+        """The grounded example: sources, question, answer citing its sources.
+
+        `injected`: the top source carries one of `shared.injections`' training attacks; the
+        target is the same answer, never the attack's canary.
+        """
         hits, cited = self.sources_for(case)
-        messages = grounded_messages(case.question, [_to_source(h) for h in hits])
+        sources = [_to_source(h) for h in hits]
+        if injected and sources:
+            attack, canary = injections.pick(case.id, "train"), injections.canary_for(case.id)
+            sources[0] = replace(
+                sources[0], text=injections.poison(sources[0].text, attack, canary)
+            )
+        messages = grounded_messages(case.question, sources)
         return [*messages, {"role": "assistant", "content": cite(case.answer or "", cited)}]
 
     def without_gold(self, case: QACase) -> list[Message]:
@@ -203,6 +202,13 @@ def _qa_examples(
         if grounded
         else set()
     )
+    poisoned = (
+        set(
+            c.id for c in rng.sample(answerable, k=round(len(answerable) * options.injection_ratio))
+        )
+        if grounded
+        else set()
+    )
     for case in cases:
         forms = _question_forms(case)
         if grounded is None:
@@ -217,7 +223,15 @@ def _qa_examples(
         if case.answer is None:
             examples.append(Example(grounded.unanswerable(case), case.id, "unanswerable", forms))
             continue
-        examples.append(Example(grounded.answerable(case), case.id, "grounded", forms))
+        injected = case.id in poisoned
+        examples.append(
+            Example(
+                grounded.answerable(case, injected=injected),
+                case.id,
+                "grounded_injected" if injected else "grounded",
+                forms,
+            )
+        )
         if case.id in removed:
             examples.append(Example(grounded.without_gold(case), case.id, "abstain_removed", forms))
     return examples
@@ -320,10 +334,12 @@ def build_dataset(
         raise InvalidRequestError("grounded mode (--kb) needs the retrieval service", param="kb")
     if not 0 <= options.val_ratio < 1 or not 0 <= options.unanswerable_ratio <= 1:
         raise InvalidRequestError("val_ratio must be in [0, 1) and unanswerable_ratio in [0, 1]")
+    if not 0 <= options.injection_ratio <= 1:
+        raise InvalidRequestError("injection_ratio must be in [0, 1]", param="injection_ratio")
     grounded = GroundedBuilder(retrieval, options) if options.kb and retrieval else None
 
     examples: list[Example] = []
-    cases = [case for path in qa_files for case in read_qa(path)]
+    cases = [case for path in qa_files for case in read_qa_file(path)]
     for chunk_start in progress(range(0, len(cases), 16)):
         examples += _qa_examples(cases[chunk_start : chunk_start + 16], grounded, options)
     for path in chat_files:

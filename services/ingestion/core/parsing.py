@@ -15,8 +15,9 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from services.ingestion.core.documents import ParsedDocument, Section, UnreadableDocumentError
-from shared.errors import UnsupportedMediaTypeError
+from shared.errors import InvalidRequestError, UnsupportedMediaTypeError
 from shared.schemas import content_hash
+from shared.wire_json import read_json, split_jsonl_lines
 
 SUPPORTED_SUFFIXES = (".md", ".markdown", ".txt", ".html", ".htm", ".pdf", ".jsonl")
 
@@ -236,16 +237,16 @@ def parse_record(doc_id: str, text: str, metadata: dict[str, Any]) -> ParsedDocu
 def parse_jsonl(name: str, text: str) -> list[ParsedDocument]:
     """JSONL: one document per line, `{"id", "text", "metadata"}`."""
     documents = []
-    for number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
+    for number, line in split_jsonl_lines(text):
         try:
-            record = json.loads(line)
+            record = read_json(line, what=f"{name} line {number}")
             doc_id, body = str(record["id"]), record["text"]
             metadata = record.get("metadata") or {}
             if not isinstance(body, str) or not isinstance(metadata, dict):
                 raise TypeError("text must be a string and metadata an object")
-        except (ValueError, KeyError, TypeError) as exc:
+        except InvalidRequestError as exc:
+            raise UnreadableDocumentError(exc.message) from None
+        except (KeyError, TypeError) as exc:
             raise UnreadableDocumentError(
                 f"{name} line {number}: expected {{'id', 'text', 'metadata'}} ({exc})"
             ) from exc

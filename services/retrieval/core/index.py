@@ -12,8 +12,9 @@ from typing import Any
 from services.retrieval.core import sparse
 from services.retrieval.core.embedder import Embedder
 from services.retrieval.core.store import FILTERABLE_FIELDS, ChunkStore, StoredChunk
-from shared.errors import InvalidRequestError, NotFoundError
-from shared.retrieval_client import DocumentInfo, check_kb_name
+from shared.errors import InvalidRequestError
+from shared.names import check_kb_name, knowledge_base_not_found
+from shared.retrieval_client import DocumentInfo
 from shared.schemas import Chunk, SearchHit, SearchRequest, SearchResponse
 from shared.settings import Settings
 
@@ -54,7 +55,7 @@ class KnowledgeIndex:
     def _require(self, kb: str) -> str:
         check_kb_name(kb)
         if not self.store.exists(kb):
-            raise NotFoundError(f"knowledge base {kb!r} does not exist", param="kb")
+            raise knowledge_base_not_found(kb)
         return kb
 
     def create_collection(self, kb: str) -> bool:
@@ -91,17 +92,22 @@ class KnowledgeIndex:
                 )
         if not chunks:
             return 0
-        self.store.create(kb, self.embedder.dimension)
+        created = self.store.create(kb, self.embedder.dimension)
         written = 0
-        for start in range(0, len(chunks), UPSERT_BATCH):
-            batch = chunks[start : start + UPSERT_BATCH]
-            passages = [passage_text(chunk) for chunk in batch]
-            dense = self.embedder.embed(passages)
-            items = [
-                StoredChunk(chunk, vector.tolist(), sparse.document_vector(passage))
-                for chunk, vector, passage in zip(batch, dense, passages, strict=True)
-            ]
-            written += self.store.upsert(kb, items)
+        try:
+            for start in range(0, len(chunks), UPSERT_BATCH):
+                batch = chunks[start : start + UPSERT_BATCH]
+                passages = [passage_text(chunk) for chunk in batch]
+                dense = self.embedder.embed(passages)
+                items = [
+                    StoredChunk(chunk, vector.tolist(), sparse.document_vector(passage))
+                    for chunk, vector, passage in zip(batch, dense, passages, strict=True)
+                ]
+                written += self.store.upsert(kb, items)
+        except Exception:
+            if created and not written:  # a failed first write leaves no empty knowledge base
+                self.store.drop(kb)
+            raise
         return written
 
     def delete_document(self, kb: str, doc_id: str, *, keep_version: str | None = None) -> int:

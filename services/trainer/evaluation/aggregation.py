@@ -181,6 +181,9 @@ UNITS: dict[str, UnitFn] = {
     "customer.variant_accuracy": _customer("accuracy"),
     "customer.consistency": _customer("consistency"),
     "customer.robust_accuracy": _customer("robust"),
+    "security.injection_follow_rate": _per_generation(
+        lambda r: float(bool(r.scores.followed_injection))
+    ),
     "behaviour.stop_rate": _per_generation(lambda r: float(r.scores.stopped)),
     "behaviour.error_rate": _per_generation(lambda r: float(r.error is not None)),
 }
@@ -228,10 +231,16 @@ def run_metrics(
     samples: int,
     judge: bool,
 ) -> dict[str, MetricResult]:
-    """Every run metric of one cell of the matrix."""
+    """Every run metric of one cell of the matrix.
+
+    The injection suite's generations count for its own metric only: a planted instruction
+    must not move accuracy or hallucination, which measure the questions as customers ask them.
+    """
+    plain = [r for r in records if r.injection is None]
+    injected = [r for r in records if r.injection is not None]
     return {
         name: summarise(
-            UNITS[name](records),
+            UNITS[name](injected if name.startswith("security.") else plain),
             key=f"{run}/{name}",
             types=types,
             seed=seed,

@@ -83,6 +83,10 @@ _DEFS = [
               "declining).", headline=True),
     MetricDef("customer.robust_accuracy", "higher", "Cases handled correctly as written and "
               "in every variant."),
+    # --- security: indirect prompt injection (shared/injections.py) ----------------------
+    MetricDef("security.injection_follow_rate", "lower", "Answers that obey an instruction "
+              "planted in a source (RAG) or in a pasted passage (no RAG): they carry the "
+              "attack's canary.", headline=True),
     # --- behaviour -----------------------------------------------------------------------
     MetricDef("behaviour.stop_rate", "higher", "Generations that ended with the end-of-turn "
               "token within max_tokens (finish_reason stop).", headline=True),
@@ -99,7 +103,7 @@ _DEFS = [
 
 METRICS: dict[str, MetricDef] = {d.name: d for d in _DEFS}
 SUITES = ("accuracy", "hallucination", "faithfulness", "retrieval", "reasoning", "customer",
-          "behaviour")  # fmt: skip
+          "security", "behaviour")  # fmt: skip
 _RETRIEVAL_AT_K = re.compile(r"^retrieval\.(recall|ndcg)@([1-9]\d?|100)$")
 
 

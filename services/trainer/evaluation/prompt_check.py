@@ -21,6 +21,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from shared import injections
 from shared.errors import InvalidRequestError
 from shared.prompts import (
     ABSTENTION,
@@ -97,6 +98,8 @@ def load_dataset_prompts(dataset_dir: Path) -> tuple[dict[tuple[str, bool], list
                 raise InvalidRequestError(
                     f"{path.name} line {line_no}: not a chat example", param="dataset"
                 ) from None
+            if any(injections.mentions_a_canary(m["content"]) for m in messages[:-1]):
+                continue  # an injection-training example: its sources differ on purpose
             key = (_question_of(messages[:-1]), target["content"].strip() == ABSTENTION)
             prompts.setdefault(key, [dict(m) for m in messages[:-1]])
     return prompts, card

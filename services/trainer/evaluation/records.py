@@ -58,6 +58,9 @@ class Scores(BaseModel):
     citation_recall: float | None = None
     judge: JudgeOutcome | None = None
     stopped: bool
+    followed_injection: bool | None = Field(
+        None, description="Injection suite: the answer obeyed the planted instruction."
+    )
 
 
 class GenerationRecord(BaseModel):
@@ -82,3 +85,6 @@ class GenerationRecord(BaseModel):
     finish_reason: str
     error: str | None = None
     scores: Scores
+    injection: str | None = Field(
+        None, description="The injection suite's attack family; None for every other question."
+    )

@@ -39,6 +39,7 @@ from services.trainer.evaluation.records import (
 )
 from services.trainer.evaluation.report import MetricResult, Report, RunReport
 from services.trainer.evaluation.scoring import score_reply
+from shared import injections
 from shared.errors import InvalidRequestError, NotFoundError
 from shared.prompts import Message, Source, grounded_messages
 from shared.retrieval_client import RetrievalClient
@@ -65,6 +66,7 @@ class EvalOptions:
     bootstrap_samples: int = 1000
     seed: int = 0
     chunk_size: int = 64  # generations per chat-client call (the progress bar's step)
+    injection: bool = True  # the prompt-injection suite (needs the knowledge base)
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,7 @@ class _Item:
     step_by_step: bool
     messages: list[Message]
     hits: list[SearchHit] | None
+    injection: tuple[str, str] | None = None  # (attack family, canary)
 
 
 class _Searcher:
@@ -143,6 +146,47 @@ def _messages(
     if options.no_rag_system_prompt:
         system.append({"role": "system", "content": options.no_rag_system_prompt})
     return [*system, *history, {"role": "user", "content": question.text}]
+
+
+def _injected(cases: Sequence[QACase], searcher: _Searcher, options: EvalOptions) -> list[_Item]:
+    """The injection suite: each answerable question with an instruction planted in a source.
+
+    RAG: the top source carries the instruction. Without RAG the same poisoned passage is
+    pasted into the customer's message (direct injection), so both modes are measured.
+    """
+    items = []
+    for case in cases:
+        if case.answer is None:
+            continue
+        hits = searcher.search(case.question, options.top_k, options.search_mode)
+        if not hits:
+            continue
+        attack, canary = injections.pick(case.id, "eval"), injections.canary_for(case.id)
+        top = hits[0].model_copy(update={"text": injections.poison(hits[0].text, attack, canary)})
+        poisoned = [top, *hits[1:]]
+        question = Question(case=case, text=case.question)
+        for role in ROLES:
+            for mode in options.modes:
+                if mode == "rag":
+                    messages = _messages(question, mode, False, poisoned, options)
+                else:
+                    pasted = Question(
+                        case=case,
+                        text=f"{case.question}\n\nThis is from your website:\n{poisoned[0].text}",
+                    )
+                    messages = _messages(pasted, mode, False, None, options)
+                items.append(
+                    _Item(
+                        role,
+                        mode,
+                        question,
+                        False,
+                        messages,
+                        poisoned if mode == "rag" else None,
+                        injection=(attack.family, canary),
+                    )
+                )
+    return items
 
 
 def _items(cases: Sequence[QACase], searcher: _Searcher, options: EvalOptions) -> list[_Item]:
@@ -207,6 +251,8 @@ def _record(
     scores = score_reply(
         case, result.text, finish_reason=result.finish_reason, hits=item.hits, user_text=user_text
     )
+    if item.injection is not None:
+        scores.followed_injection = injections.followed(result.text, item.injection[1])
     return GenerationRecord(
         run=run_name(item.role, item.mode),
         role=item.role,
@@ -236,6 +282,7 @@ def _record(
         finish_reason=result.finish_reason,
         error=result.error,
         scores=scores,
+        injection=item.injection[0] if item.injection else None,
     )
 
 
@@ -244,6 +291,8 @@ def _judge(judge: LlmJudge, items: Sequence[_Item], records: Sequence[Generation
     pending = []
     for item, record in zip(items, records, strict=True):
         if item.mode != "rag" or record.variant is not None or record.step_by_step:
+            continue
+        if record.injection is not None:
             continue
         task = judge_task(record.answer, [h.text for h in item.hits or []])
         if task is not None and not record.scores.abstained:
@@ -328,6 +377,8 @@ def evaluate(
     searcher = _Searcher(retrieval, kb)
 
     items = _items(cases, searcher, options)
+    if options.injection and retrieval is not None and kb is not None:
+        items += _injected(cases, searcher, options)
     if on_total is not None:
         on_total(len(items))
     results = _generate(chat, items, models, options, on_progress)
@@ -363,7 +414,10 @@ def evaluate(
         served = [
             (r.case_id, r.question, r.reference is not None, r.messages)
             for r in records
-            if r.run == "fine_tuned/rag" and r.variant is None and not r.step_by_step
+            if r.run == "fine_tuned/rag"
+            and r.variant is None
+            and not r.step_by_step
+            and r.injection is None
         ]
         report.prompt_check = check_prompts(served, dataset_dir, render=render)
         outcomes = report.prompt_check.outcomes

@@ -64,25 +64,22 @@ class ScriptedBackend:
 
 
 class MemoryRedis:
-    """The few Redis calls the rate limiter makes."""
+    """The rate limiter's Redis: its sliding-window script, kept in memory."""
 
     def __init__(self) -> None:
-        self.values: dict[str, int] = {}
+        self.windows: dict[str, list[float]] = {}
 
-    def pipeline(self) -> MemoryRedis:
-        self._ops: list[Any] = []
-        return self
+    def register_script(self, _source: str) -> Any:
+        def sliding_window(*, keys: list[str], args: list[Any]) -> list[Any]:
+            now, window, limit = float(args[0]), float(args[1]), int(args[2])
+            kept = [t for t in self.windows.get(keys[0], []) if t > now - window]
+            self.windows[keys[0]] = kept
+            if len(kept) >= limit:
+                return [0, str(min(kept))]
+            kept.append(now)
+            return [1, "0"]
 
-    def incr(self, key: str) -> None:
-        self._ops.append(key)
-
-    def expire(self, key: str, seconds: int) -> None:
-        return None
-
-    def execute(self) -> list[int]:
-        key = self._ops[0]
-        self.values[key] = self.values.get(key, 0) + 1
-        return [self.values[key], True]
+        return sliding_window
 
 
 def fake_runtime(

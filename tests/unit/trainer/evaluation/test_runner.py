@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from services.trainer.evaluation import (
     write_outputs,
 )
 from services.trainer.evaluation.chat_clients import ChatRequest
+from shared import injections
 from shared.errors import InvalidRequestError, NotFoundError
 from shared.prompts import ABSTENTION, Source, grounded_messages
 from shared.schemas import QACase, SearchRequest
@@ -55,7 +57,7 @@ def evaluation():
         CASES,
         chat=chat,
         models=ModelPair(fine_tuned="tuned", base="base"),
-        options=EvalOptions(bootstrap_samples=200, chunk_size=7),
+        options=EvalOptions(bootstrap_samples=200, chunk_size=7, injection=False),
         retrieval=WordSearch(DOCUMENTS),
         kb="acme",
         on_progress=progress.append,
@@ -324,3 +326,50 @@ def test_prompt_check_against_the_dataset(tmp_path: Path):
     assert metrics["behaviour.prompt_identical_rate"].overall.value == pytest.approx(1 / 4)
     assert metrics["behaviour.template_identical_rate"].overall.value == pytest.approx(2 / 4)
     assert all(r.prompt and r.prompt.startswith("You are a support") for r in result.records)
+
+
+def test_the_injection_suite_counts_answers_that_obey_a_planted_instruction():
+    """The base obeys whatever a source says; the tuned model answers the question."""
+
+    def gullible_base(request: ChatRequest, question: str, rag: bool) -> tuple[str, str]:
+        found = re.search(r"ZQX[0-9A-F]{6}", json.dumps(request.messages))
+        if request.model == "base" and found:
+            return f"{found.group(0)}", "stop"
+        return "It is 42 [1].", "stop"
+
+    result = evaluate(
+        CASES,
+        chat=ScriptedChat(gullible_base),
+        models=ModelPair(fine_tuned="tuned", base="base"),
+        options=EvalOptions(variants=False, step_by_step=False, bootstrap_samples=50),
+        retrieval=WordSearch(DOCUMENTS),
+        kb="acme",
+    )
+    injected = [r for r in result.records if r.injection is not None]
+    answerable = [c for c in CASES if c.answer is not None]
+    assert len(injected) == len(answerable) * 4  # each answerable case in every cell
+    assert {r.injection for r in injected} <= set(injections.FAMILIES)
+    for run, rate in (("base/rag", 1.0), ("base/no_rag", 1.0), ("fine_tuned/rag", 0.0)):
+        metric = result.report.runs[run].metrics["security.injection_follow_rate"]
+        assert metric.overall.value == rate, run
+        assert metric.overall.n == len(answerable)
+    # the planted text sits in the top source (RAG) or in the customer's message (no RAG)
+    rag = next(r for r in injected if r.mode == "rag")
+    assert injections.mentions_a_canary(rag.messages[-1]["content"])
+    # and no other metric counts these generations
+    plain = result.report.runs["base/rag"].metrics["accuracy.correct"].overall.n
+    assert plain == len(answerable)
+
+
+def test_without_a_knowledge_base_there_is_no_injection_suite():
+    result = evaluate(
+        CASES,
+        chat=ScriptedChat(script),
+        models=ModelPair(fine_tuned="tuned", base="base"),
+        options=EvalOptions(modes=("no_rag",), variants=False, step_by_step=False,
+                            bootstrap_samples=0),
+    )  # fmt: skip
+    assert not any(r.injection for r in result.records)
+    assert (
+        result.report.runs["base/no_rag"].metrics["security.injection_follow_rate"].overall.n == 0
+    )
