@@ -126,6 +126,12 @@ def register(subparsers: Any) -> None:
         help="skip the step-by-step reasoning runs",
     )
     budget.add_argument(
+        "--no-injection",
+        dest="injection",
+        action="store_false",
+        help="skip the prompt-injection suite (instructions planted in retrieved sources)",
+    )
+    budget.add_argument(
         "--modes", type=_csv(MODES), default=list(MODES), help="no_rag,rag (default both)"
     )
 
@@ -267,6 +273,7 @@ def run_eval_models(args: argparse.Namespace) -> int:
         max_tokens=args.max_tokens,
         step_by_step=args.step_by_step,
         step_by_step_max_tokens=args.step_by_step_max_tokens,
+        injection=args.injection,
         variants=args.variants,
         variant_kinds=tuple(args.variant_kinds) if args.variant_kinds else None,
         bootstrap_samples=args.bootstrap,
