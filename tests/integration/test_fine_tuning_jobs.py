@@ -17,20 +17,13 @@ import pytest
 import redis
 
 from tests.integration.processes import ManagedProcess, free_port, wait_until
+from tests.integration.training_budget import QUICK
 
 pytestmark = pytest.mark.integration
 
 REDIS_URL = "redis://127.0.0.1:6379/9"
 # The first /v1/ request builds the gateway runtime (imports torch): allow for a slow machine.
 HTTP = httpx.Client(timeout=120.0)
-QUICK = {
-    "per_device_batch_size": 2,
-    "max_seq_len": 1024,
-    "eval_steps": 2,
-    "save_steps": 2,
-    "logging_steps": 1,
-    "early_stopping_patience": 0,
-}
 
 
 @pytest.fixture(scope="module")

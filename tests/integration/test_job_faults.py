@@ -24,21 +24,14 @@ import pytest
 import redis
 
 from tests.integration.processes import ManagedProcess, free_port, wait_until
+from tests.integration.training_budget import QUICK
 
 pytestmark = pytest.mark.integration
 
 LEASE_TTL_S = 3
 OUTAGE_S = 4 * LEASE_TTL_S
 HTTP = httpx.Client(timeout=120.0)
-QUICK = {
-    "per_device_batch_size": 2,
-    "max_seq_len": 1024,
-    "eval_steps": 2,
-    "save_steps": 2,
-    "logging_steps": 1,
-    "early_stopping_patience": 0,
-    "max_steps": 14,
-}
+MAX_STEPS = 14
 
 
 class PrivateRedis:
@@ -163,7 +156,7 @@ def test_redis_stopped_mid_job_ends_it_exactly_once_with_no_fenced_out_write(
             "model": str(tiny_model_dir),
             "training_file": _upload(gateway, "train", lines[:48]),
             "validation_file": _upload(gateway, "validation", lines[-6:]),
-            "config": QUICK,
+            "config": {**QUICK, "max_steps": MAX_STEPS},
         },
     )
     assert response.status_code == 200, response.text
@@ -204,4 +197,4 @@ def test_redis_stopped_mid_job_ends_it_exactly_once_with_no_fenced_out_write(
     resumed = [e["data"].get("resumed_from_step") for e in events if "attempt" in e["data"]]
     assert resumed[0] is None, resumed
     assert (resumed[1] or 0) >= 2, resumed
-    assert max(e["data"]["step"] for e in events if e["type"] == "metrics") == QUICK["max_steps"]
+    assert max(e["data"]["step"] for e in events if e["type"] == "metrics") == MAX_STEPS
