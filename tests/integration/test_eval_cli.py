@@ -189,7 +189,7 @@ def test_endpoint_run_against_a_real_gateway(
     # The same greedy model answers the same through the gateway as in-process (a near-tie
     # token may flip where batches pad differently).
     _, local = _outputs(in_process[1])
-    key = lambda r: (r["run"], r["case_id"], r["variant"], r["step_by_step"])  # noqa: E731
+    key = lambda r: (r["run"], r["case_id"], r["variant"], r["step_by_step"], r["injection"])  # noqa: E731
     here = {key(r): r["answer"].strip() for r in local}
     same = [here[key(r)] == r["answer"].strip() for r in records]
     assert len(same) == len(here)
@@ -220,7 +220,7 @@ def test_one_at_a_time_the_gateway_and_the_in_process_run_answer_identically(
     )
     assert local.returncode == 0, local.stderr[-3000:]
     assert served.returncode == 0, served.stderr[-3000:]
-    key = lambda r: (r["run"], r["case_id"], r["variant"], r["step_by_step"])  # noqa: E731
+    key = lambda r: (r["run"], r["case_id"], r["variant"], r["step_by_step"], r["injection"])  # noqa: E731
     answers = [
         {key(r): (r["answer"], r["finish_reason"]) for r in _outputs(tmp_path / name)[1]}
         for name in ("local", "served")

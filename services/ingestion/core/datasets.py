@@ -51,7 +51,7 @@ class DatasetOptions:
     unanswerable_ratio: float = 0.2
     # Share of grounded examples whose top source carries a planted instruction (the target is
     # still the real answer), so the model learns that text in sources is data.
-    injection_ratio: float = 0.25
+    injection_ratio: float = 0.0
     val_ratio: float = 0.1
     max_seq_len: int = 2048
     seed: int = 7
