@@ -11,6 +11,7 @@ import pytest
 
 from services.ingestion.core.datasets import DatasetOptions, build_dataset
 from shared.errors import InvalidRequestError
+from shared.injections import mentions_a_canary
 from shared.prompts import ABSTENTION, parse_citations
 from shared.schemas import Chunk, SearchHit, SearchRequest, SearchResponse
 
@@ -211,3 +212,24 @@ def test_alpaca_input_and_bad_lines(tmp_path: Path):
         build_dataset(tmp_path / "ds2", chat_files=[bad])
     with pytest.raises(InvalidRequestError, match="retrieval"):
         build_dataset(tmp_path / "ds3", qa_files=[_qa(tmp_path)], options=DatasetOptions(kb="acme"))
+
+
+def test_injected_examples_plant_an_instruction_in_a_source_and_keep_the_real_answer(
+    tmp_path: Path,
+):
+    out = tmp_path / "ds"
+    card = build_dataset(
+        out,
+        qa_files=[_qa(tmp_path)],
+        retrieval=KeywordRetrieval(),
+        options=DatasetOptions(
+            kb="acme", top_k=3, unanswerable_ratio=0.0, val_ratio=0.0, injection_ratio=0.5
+        ),
+    ).card
+    assert card["counts"]["by_kind"]["train"]["grounded_injected"] == 15
+    poisoned = [m for m in _read(out / "train.jsonl") if mentions_a_canary(m[-2]["content"])]
+    assert len(poisoned) == 15
+    for messages in poisoned:
+        assert not mentions_a_canary(messages[-1]["content"])  # the target is never the attack
+        assert messages[-1]["content"] != ABSTENTION
+        assert parse_citations(messages[-1]["content"])
