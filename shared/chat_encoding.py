@@ -14,6 +14,7 @@ through here, so the model is trained on the tokens it is served.
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 from collections.abc import Mapping, Sequence
@@ -38,7 +39,9 @@ def special_token_strings(tokenizer: Any) -> list[str]:
     return sorted(strings, key=len, reverse=True)
 
 
+@functools.lru_cache(maxsize=16)
 def _pattern(tokenizer: Any) -> re.Pattern[str] | None:
+    """The special-token strings as one pattern, built once per tokenizer (every request asks)."""
     strings = special_token_strings(tokenizer)
     return re.compile("|".join(re.escape(s) for s in strings)) if strings else None
 

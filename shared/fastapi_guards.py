@@ -42,14 +42,12 @@ class _TooLarge(HTTPException):
     """Raised inside a route's body read; FastAPI passes an HTTPException through unchanged."""
 
 
-def _is_json(scope: Scope) -> bool:
-    headers = dict(scope.get("headers") or [])
+def _is_json(headers: dict[bytes, bytes]) -> bool:
     content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
     return content_type in (b"", b"application/json") or content_type.endswith(b"+json")
 
 
-def _bearer(scope: Scope) -> str:
-    headers = dict(scope.get("headers") or [])
+def _bearer(headers: dict[bytes, bytes]) -> str:
     scheme, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
     return token.strip() if scheme.lower() == "bearer" else ""
 
@@ -73,10 +71,11 @@ class ServiceGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        headers = dict(scope.get("headers") or [])
         try:
-            self._authenticate(scope)
-            self._check_declared_length(scope)
-            if scope["method"] in ("POST", "PUT", "PATCH") and _is_json(scope):
+            self._authenticate(scope["path"], headers)
+            self._check_declared_length(headers)
+            if scope["method"] in ("POST", "PUT", "PATCH") and _is_json(headers):
                 receive = await self._checked_json(receive)
             else:
                 receive = self._counting(receive)
@@ -85,10 +84,10 @@ class ServiceGuard:
             return
         await self.app(scope, receive, send)
 
-    def _authenticate(self, scope: Scope) -> None:
-        if self.token is None or scope["path"] in PUBLIC_PATHS:
+    def _authenticate(self, path: str, headers: dict[bytes, bytes]) -> None:
+        if self.token is None or path in PUBLIC_PATHS:
             return
-        given = _bearer(scope).encode("utf-8")
+        given = _bearer(headers).encode("utf-8")
         if not given:
             raise AuthenticationError(
                 "This service needs the service token: 'Authorization: Bearer <token>' "
@@ -98,8 +97,8 @@ class ServiceGuard:
         if not hmac.compare_digest(given, self.token):
             raise AuthenticationError("Incorrect service token.", code="invalid_service_token")
 
-    def _check_declared_length(self, scope: Scope) -> None:
-        declared = dict(scope.get("headers") or []).get(b"content-length")
+    def _check_declared_length(self, headers: dict[bytes, bytes]) -> None:
+        declared = headers.get(b"content-length")
         if declared is None or not (declared.isascii() and declared.isdigit()):
             return  # none, or not a number: the server's HTTP parser answers that one
         if int(declared) > self.max_body_bytes:
