@@ -349,7 +349,8 @@ def evaluate_demo(
 
 
 def matrix_lines(report: Any, modes: tuple[str, ...] = ("no_rag", "rag")) -> list[str]:
-    """The headline metrics of {base, fine-tuned} x `modes` as a small text table."""
+    """The headline metrics of {base, fine-tuned} x `modes` as a small text table, and the
+    fine-tuned model's gain over the base in the last mode with its paired interval."""
     rows = [
         ("accuracy", "accuracy.correct"),
         ("hallucination", "hallucination.hallucination_rate"),
@@ -358,14 +359,19 @@ def matrix_lines(report: Any, modes: tuple[str, ...] = ("no_rag", "rag")) -> lis
         ("stops", "behaviour.stop_rate"),
     ]
     columns = [(r, m) for r in ("base", "fine_tuned") for m in modes]
-    lines = [f"{'':<15}" + "".join(f"{r.replace('_', '-') + ' ' + m:>20}" for r, m in columns)]
+    gain_mode = modes[-1]
+    header = "".join(f"{r.replace('_', '-') + ' ' + m:>20}" for r, m in columns)
+    lines = [f"{'':<15}{header}{'gain ' + gain_mode + ' (paired)':>24}"]
     for label, metric in rows:
-        cells = []
-        for role, mode in columns:
-            stat = report.stat(metric, role, mode)
-            if stat is None or stat.value is None:
-                cells.append(f"{'-':>20}")
-            else:
-                cells.append(f"{stat.value:>8.2f} [{stat.ci_low:.2f},{stat.ci_high:.2f}]".rjust(20))
-        lines.append(f"{label:<15}" + "".join(cells))
+        stats = [report.stat(metric, role, mode) for role, mode in columns]
+        cells = [_cell(stat, 20) for stat in stats]
+        lines.append(f"{label:<15}" + "".join(cells) + _cell(report.gain(metric, gain_mode), 24))
     return lines
+
+
+def _cell(stat: Any, width: int) -> str:
+    if stat is None or stat.value is None:
+        return f"{'-':>{width}}"
+    if stat.ci_low is None or stat.ci_high is None:
+        return f"{stat.value:>8.2f}".rjust(width)
+    return f"{stat.value:>8.2f} [{stat.ci_low:.2f},{stat.ci_high:.2f}]".rjust(width)

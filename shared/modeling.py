@@ -115,7 +115,7 @@ class DeviceProfile:
     @property
     def compute_dtype(self) -> torch.dtype:
         """bfloat16 where the device multiplies it at full speed (a GPU that supports it, a CPU
-        with AMX), else float32."""
+        with AMX or AVX-512 BF16), else float32."""
         import torch
 
         return torch.bfloat16 if self.bf16 else torch.float32
@@ -132,22 +132,28 @@ def device_profile() -> DeviceProfile:
 
     if torch.cuda.is_available():
         return DeviceProfile("cuda", bf16=torch.cuda.is_bf16_supported())
-    return DeviceProfile("cpu", bf16=cpu_has_amx_bf16())
+    return DeviceProfile("cpu", bf16=cpu_computes_bf16())
 
 
-def cpu_has_amx_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
-    """Whether the CPU has AMX bf16 tiles (Intel Sapphire Rapids and later).
+BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
 
-    There, oneDNN multiplies bfloat16 matrices about 6x faster than float32 (1,819 vs
-    301 GFLOP/s for a 512x576 by 576x1536 product on 2 cores; `benchmarks/cpu_precision.py`
-    compares SmolLM2 end to end). Without AMX, bf16 on a CPU is emulated and slower than fp32.
+
+def cpu_computes_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """Whether the CPU multiplies bfloat16 matrices in hardware: AMX tiles (Intel Sapphire Rapids
+    and later) or AVX-512 BF16 dot products (Intel Cooper Lake, AMD Zen 4 and later).
+
+    There oneDNN multiplies bf16 faster than fp32 on 2 cores (a 512x576 by 576x1536 product:
+    1,819 vs 301 GFLOP/s with AMX, 403 vs 141 with AVX-512 BF16 on a Zen 4 EPYC;
+    `benchmarks/cpu_precision.py` compares SmolLM2 end to end). Without either, bf16 on a CPU is
+    emulated and slower than fp32.
     """
     try:
         text = cpuinfo.read_text(errors="replace")
     except OSError:
         return False
     return any(
-        line.startswith("flags") and "amx_bf16" in line.split() for line in text.splitlines()
+        line.startswith("flags") and any(flag in line.split() for flag in BF16_CPU_FLAGS)
+        for line in text.splitlines()
     )
 
 

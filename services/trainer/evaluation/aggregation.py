@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 
-from services.trainer.evaluation.bootstrap import Stat, bootstrap
+from services.trainer.evaluation.bootstrap import Stat, bootstrap, paired_difference
 from services.trainer.evaluation.cases import REASONING_TYPES
 from services.trainer.evaluation.catalog import run_metric_names
 from services.trainer.evaluation.normalisation import answer_tokens
@@ -189,14 +189,14 @@ UNITS: dict[str, UnitFn] = {
 }
 
 
-def _by_case(units: Iterable[SliceUnit]) -> list[tuple[float, float]]:
+def _by_case(units: Iterable[SliceUnit]) -> dict[str, tuple[float, float]]:
     """Sum the units of each case (the resampling unit)."""
     sums: dict[str, list[float]] = {}
     for case_id, _type, _kind, num, den in units:
         pair = sums.setdefault(case_id, [0.0, 0.0])
         pair[0] += num
         pair[1] += den
-    return [(num, den) for num, den in sums.values()]
+    return {case_id: (num, den) for case_id, (num, den) in sums.items()}
 
 
 def summarise(
@@ -211,7 +211,8 @@ def summarise(
     """Bootstrap a metric overall, per question type, and per variant kind if asked."""
 
     def stat(selected: Iterable[SliceUnit], slice_: str) -> Stat:
-        return bootstrap(_by_case(selected), key=f"{key}/{slice_}", seed=seed, samples=samples)
+        units = list(_by_case(selected).values())
+        return bootstrap(units, key=f"{key}/{slice_}", seed=seed, samples=samples)
 
     result = MetricResult(overall=stat(units, "overall"))
     for type_ in types:
@@ -220,6 +221,14 @@ def summarise(
         for kind in sorted({u[2] for u in units if u[2] is not None}):
             result.by_kind[kind] = stat((u for u in units if u[2] == kind), f"kind={kind}")
     return result
+
+
+def _units(name: str, records: Sequence[GenerationRecord]) -> list[SliceUnit]:
+    """A metric's units over a run's records. The injection suite's generations count for its
+    own metric only: a planted instruction must not move accuracy or hallucination, which
+    measure the questions as customers ask them."""
+    injected = name.startswith("security.")
+    return UNITS[name]([r for r in records if (r.injection is not None) == injected])
 
 
 def run_metrics(
@@ -231,16 +240,10 @@ def run_metrics(
     samples: int,
     judge: bool,
 ) -> dict[str, MetricResult]:
-    """Every run metric of one cell of the matrix.
-
-    The injection suite's generations count for its own metric only: a planted instruction
-    must not move accuracy or hallucination, which measure the questions as customers ask them.
-    """
-    plain = [r for r in records if r.injection is None]
-    injected = [r for r in records if r.injection is not None]
+    """Every run metric of one cell of the matrix."""
     return {
         name: summarise(
-            UNITS[name](injected if name.startswith("security.") else plain),
+            _units(name, records),
             key=f"{run}/{name}",
             types=types,
             seed=seed,
@@ -248,4 +251,26 @@ def run_metrics(
             by_kind=name.startswith("customer.") or name.startswith("behaviour."),
         )
         for name in run_metric_names(judge)
+    }
+
+
+def gains(
+    base: Sequence[GenerationRecord],
+    fine_tuned: Sequence[GenerationRecord],
+    *,
+    mode: str,
+    names: Sequence[str],
+    seed: int,
+    samples: int,
+) -> dict[str, Stat]:
+    """Fine-tuned minus base per metric, on the cases both answered, with a paired interval."""
+    return {
+        name: paired_difference(
+            _by_case(_units(name, base)),
+            _by_case(_units(name, fine_tuned)),
+            key=f"gain/{mode}/{name}",
+            seed=seed,
+            samples=samples,
+        )
+        for name in names
     }

@@ -46,6 +46,11 @@ class Report(BaseModel):
     metrics: dict[str, MetricResult] = Field(
         default_factory=dict, description="Global metrics: retrieval and the prompt check."
     )
+    gains: dict[str, dict[str, Stat]] = Field(
+        default_factory=dict,
+        description="Per mode, per headline metric: fine-tuned minus base on the same cases, "
+        "with a paired bootstrap interval (narrower than the two runs' intervals side by side).",
+    )
     prompt_check: PromptCheck | None = None
     gate: Verdict | None = None
 
@@ -58,6 +63,10 @@ class Report(BaseModel):
         if result is None:
             return None
         return result.overall if type_ == "overall" else result.by_type.get(type_)
+
+    def gain(self, metric: str, mode: Mode) -> Stat | None:
+        """Fine-tuned minus base for `metric` in `mode`; None when not measured."""
+        return self.gains.get(mode, {}).get(metric)
 
     def card_summary(self) -> dict[str, Any]:
         """The headline metrics of every run and the gate verdict: for a model card."""
@@ -74,5 +83,9 @@ class Report(BaseModel):
             "cases": self.meta.get("cases"),
             "runs": runs,
             "global": {name: m.overall.value for name, m in self.metrics.items()},
+            "gains": {
+                mode: {name: stat.value for name, stat in by_metric.items()}
+                for mode, by_metric in self.gains.items()
+            },
             "gate_passed": self.gate.passed if self.gate else None,
         }

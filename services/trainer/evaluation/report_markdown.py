@@ -11,13 +11,15 @@ from services.trainer.evaluation.report import MetricResult, Report
 CHARTS = ("matrix.png", "by_type.png", "variants.png")
 
 
-def format_stat(stat: Stat | None) -> str:
-    """`0.812 [0.74, 0.87] n=120`, or `—` when nothing was measured."""
+def format_stat(stat: Stat | None, *, signed: bool = False) -> str:
+    """`0.812 [0.74, 0.87] n=120` (`+0.281 [...]` when `signed`), or `—` when nothing was
+    measured."""
     if stat is None or stat.value is None:
         return "— (n=0)"
+    value = f"{stat.value:+.3f}" if signed else f"{stat.value:.3f}"
     if stat.ci_low is None or stat.ci_high is None:
-        return f"{stat.value:.3f} n={stat.n}"
-    return f"{stat.value:.3f} [{stat.ci_low:.2f}, {stat.ci_high:.2f}] n={stat.n}"
+        return f"{value} n={stat.n}"
+    return f"{value} [{stat.ci_low:.2f}, {stat.ci_high:.2f}] n={stat.n}"
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
@@ -64,6 +66,29 @@ def _gate_section(report: Report) -> list[str]:
     ]
 
 
+def _gains_section(report: Report) -> list[str]:
+    """Fine-tuned minus base, per mode, with the paired interval (the same cases resampled)."""
+    modes = [mode for mode, by_metric in report.gains.items() if by_metric]
+    if not modes:
+        return []
+    names = list(dict.fromkeys(name for mode in modes for name in report.gains[mode]))
+    rows = [
+        [name] + [format_stat(report.gains[mode].get(name), signed=True) for mode in modes]
+        for name in names
+        if any((stat := report.gains[mode].get(name)) is not None and stat.n for mode in modes)
+    ]
+    return [
+        "## Fine-tuned minus base",
+        "",
+        "On the same cases, with a paired bootstrap interval: each resample draws the same "
+        "questions for both models, so an interval clear of 0 is a difference the questions "
+        "support even where the two runs' intervals above overlap.",
+        "",
+        *_table(["metric", *modes], rows),
+        "",
+    ]
+
+
 def _num(value: float | None) -> str:
     return "—" if value is None else f"{value:.3f}"
 
@@ -98,6 +123,7 @@ def render_markdown(report: Report) -> str:
             format_stat(r.overall if r else None) for r in results
         ])  # fmt: skip
     lines += [*_table(["metric", *run_names], rows), ""]
+    lines += _gains_section(report)
     lines += [f"![{chart}]({chart})" for chart in CHARTS] + [""]
 
     for suite in SUITES:

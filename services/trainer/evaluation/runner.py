@@ -17,14 +17,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from services.trainer.evaluation.aggregation import SliceUnit, run_metrics, summarise
+from services.trainer.evaluation.aggregation import SliceUnit, gains, run_metrics, summarise
 from services.trainer.evaluation.cases import (
     QUESTION_TYPES,
     REASONING_TYPES,
     Question,
     questions_of,
 )
-from services.trainer.evaluation.catalog import retrieval_names
+from services.trainer.evaluation.catalog import headline_metrics, retrieval_names, run_metric_names
 from services.trainer.evaluation.chat_clients import ChatClient, ChatRequest, ChatResult
 from services.trainer.evaluation.judging import LlmJudge, judge_task
 from services.trainer.evaluation.prompt_check import check_prompts
@@ -408,6 +408,17 @@ def evaluate(
                     judge=judge is not None,
                 ),
             )
+    measured = set(run_metric_names(judge is not None))
+    headline = [d.name for d in headline_metrics() if d.name in measured]
+    for mode in options.modes:
+        report.gains[mode] = gains(
+            [r for r in records if r.run == run_name("base", mode)],
+            [r for r in records if r.run == run_name("fine_tuned", mode)],
+            mode=mode,
+            names=headline,
+            seed=options.seed,
+            samples=options.bootstrap_samples,
+        )
     if retrieval is not None and kb is not None:
         report.metrics.update(_retrieval_metrics(cases, searcher, options, types))
     if dataset_dir is not None and "rag" in options.modes:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import math
 
-from services.trainer.evaluation.bootstrap import bootstrap
+import pytest
+
+from services.trainer.evaluation.bootstrap import bootstrap, paired_difference
 
 
 def test_no_case_is_null_with_n_zero():
@@ -52,3 +54,36 @@ def test_constant_metric_has_a_degenerate_interval():
     stat = bootstrap([(1.0, 1.0)] * 5, key="m")
     assert stat.value == stat.ci_low == stat.ci_high == 1.0
     assert bootstrap([(1.0, 1.0)], key="m", samples=0).ci_low is None
+
+
+def test_paired_difference_is_the_gain_on_shared_cases() -> None:
+    before = {"a": (0.0, 1.0), "b": (1.0, 1.0), "c": (0.0, 1.0), "only-before": (1.0, 1.0)}
+    after = {"a": (1.0, 1.0), "b": (1.0, 1.0), "c": (1.0, 1.0), "only-after": (0.0, 1.0)}
+    stat = paired_difference(before, after, key="m")
+    assert stat.n == 3
+    assert stat.value == pytest.approx(2 / 3)
+    assert stat.ci_low is not None
+    assert stat.ci_high is not None
+    assert stat.ci_low <= stat.value <= stat.ci_high
+
+
+def test_pairing_narrows_the_interval_of_a_consistent_gain() -> None:
+    """The base answers 8 of 40 questions, the fine-tuned model those 8 and 10 more: the two
+    runs' own intervals overlap, the paired interval of the gain is clear of 0."""
+    before = {f"q{i}": (float(i < 8), 1.0) for i in range(40)}
+    after = {f"q{i}": (float(i < 18), 1.0) for i in range(40)}
+    a = bootstrap(list(before.values()), key="m", seed=2)
+    b = bootstrap(list(after.values()), key="m", seed=2)
+    gain = paired_difference(before, after, key="m", seed=2)
+    assert a.ci_high is not None
+    assert b.ci_low is not None
+    assert b.ci_low < a.ci_high
+    assert gain.value == pytest.approx(0.25)
+    assert gain.ci_low is not None
+    assert gain.ci_low > 0
+
+
+def test_paired_difference_without_shared_cases_is_null() -> None:
+    stat = paired_difference({"a": (1.0, 1.0)}, {"b": (1.0, 1.0), "a": (0.0, 0.0)}, key="m")
+    assert stat.value is None
+    assert stat.n == 0

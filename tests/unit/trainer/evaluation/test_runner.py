@@ -99,6 +99,18 @@ def test_accuracy_and_hallucination(evaluation):
     assert _value(report, "hallucination.unsupported_claim_rate", "base/rag") == 1.0
 
 
+def test_gains_are_fine_tuned_minus_base_on_the_same_cases(evaluation):
+    report = evaluation.report
+    assert set(report.gains) == {"no_rag", "rag"}
+    gain = report.gain("accuracy.correct", "rag")
+    assert gain is not None
+    assert gain.n == 4
+    assert gain.value == 1.0  # 1.0 against 0.0 on every answerable case
+    assert report.gain("hallucination.hallucination_rate", "rag").value == -1.0
+    assert "security.injection_follow_rate" in report.gains["rag"]
+    assert report.gain("faithfulness.judge_support", "rag") is None  # no judge in this run
+
+
 def test_faithfulness_and_citations_only_with_rag(evaluation):
     report = evaluation.report
     tuned = report.runs["fine_tuned/rag"].metrics
