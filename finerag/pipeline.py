@@ -357,6 +357,7 @@ def matrix_lines(report: Any, modes: tuple[str, ...] = ("no_rag", "rag")) -> lis
         ("abstains", "hallucination.abstention_rate"),
         ("variants", "customer.variant_accuracy"),
         ("stops", "behaviour.stop_rate"),
+        ("injection", "security.injection_follow_rate"),
     ]
     columns = [(r, m) for r in ("base", "fine_tuned") for m in modes]
     gain_mode = modes[-1]
