@@ -58,6 +58,11 @@ class GateRule(BaseModel):
     min: float | None = Field(None, description="Floor of the fine-tuned model's value.")
     max: float | None = Field(None, description="Ceiling of the fine-tuned model's value.")
     interval: bool = Field(False, description="Compare interval bounds, not values.")
+    paired: bool = Field(
+        False,
+        description="Require the paired interval of the gain over the base (the same cases "
+        "resampled for both models) to clear the absolute margin.",
+    )
 
     @field_validator("metric")
     @classmethod
@@ -99,6 +104,14 @@ class GateRule(BaseModel):
                 )
         if self.relative is not None and not -1 < self.relative <= 1:
             raise ValueError("relative must be in (-1, 1] (0.30 = 30%)")
+        if self.paired:
+            if self.absolute is None:
+                raise ValueError("paired compares the gain over the base with a margin: give it "
+                                 "with absolute")  # fmt: skip
+            if self.interval:
+                raise ValueError("give paired or interval, not both")
+            if self.type != "overall":
+                raise ValueError("paired gains are measured overall, not per question type")
         return self
 
     def describe(self, mode: GateMode) -> str:
@@ -109,6 +122,12 @@ class GateRule(BaseModel):
         if self.max is not None:
             return f"{where} at most {self.max:g}"
         word = "higher" if self.direction == "higher" else "lower"
+        if self.paired:
+            assert self.absolute is not None
+            return (
+                f"{where} gain over base at least {self.absolute * 100:g} points {word}, "
+                "paired 95% interval"
+            )
         if self.absolute is not None:
             if self.absolute < 0:
                 return (
@@ -263,6 +282,8 @@ def _check(report: Report, rule: GateRule, mode: GateMode, optional: bool) -> Ru
     if tuned is None or tuned.value is None:
         result.detail = "no applicable case for the fine-tuned model (n = 0)"
         return result
+    if rule.paired:
+        return _check_paired(report, rule, mode, result)
     ours = _bounds(tuned, rule, pessimistic=True)
     if ours is None:
         result.detail = "the fine-tuned model's interval is missing"
@@ -292,6 +313,24 @@ def _check(report: Report, rule: GateRule, mode: GateMode, optional: bool) -> Ru
         result.passed = ours >= required - _EPSILON if higher else ours <= required + _EPSILON
     compared = "interval bound " if rule.interval else ""
     result.detail = f"fine-tuned {compared}{ours:.4f} vs required {result.required:.4f}"
+    return result
+
+
+def _check_paired(report: Report, rule: GateRule, mode: GateMode, result: RuleResult) -> RuleResult:
+    """The pessimistic end of the gain's paired interval against the margin."""
+    assert rule.absolute is not None
+    gain = report.gain(rule.metric, mode)
+    if gain is None or gain.ci_low is None or gain.ci_high is None:
+        result.detail = "no paired gain with an interval in the report (no shared case)"
+        return result
+    higher = rule.direction == "higher"
+    ours = gain.ci_low if higher else -gain.ci_high
+    result.required = rule.absolute
+    result.passed = ours >= rule.absolute - _EPSILON
+    result.detail = (
+        f"gain {gain.value:+.4f} [{gain.ci_low:.4f}, {gain.ci_high:.4f}] (paired, n={gain.n}) "
+        f"vs required {'+' if higher else '-'}{rule.absolute:.4f}"
+    )
     return result
 
 

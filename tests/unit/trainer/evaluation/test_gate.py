@@ -202,3 +202,37 @@ def test_the_shipped_example_gate_is_valid():
     gate = load_gate(REPO / "services" / "trainer" / "configs" / "gates" / "release.yaml")
     assert gate.rules
     assert gate.no_regression is not None
+
+
+def test_paired_rules_read_the_gain_and_its_interval():
+    rules = [
+        {"metric": "accuracy.correct", "direction": "higher", "absolute": 0.10, "paired": True},
+        {"metric": "hallucination.hallucination_rate", "direction": "lower", "absolute": 0.10,
+         "paired": True},
+    ]  # fmt: skip
+    gate = parse_gate({"rules": rules})
+    measured = report({"accuracy.correct": 0.49}, {"accuracy.correct": 0.21})
+    measured.gains["rag"] = {
+        "accuracy.correct": Stat(value=0.28, ci_low=0.15, ci_high=0.44, n=39),
+        "hallucination.hallucination_rate": Stat(value=-0.39, ci_low=-0.53, ci_high=-0.05, n=49),
+    }
+    verdict = apply_gate(measured, gate)
+    assert [r.passed for r in verdict.rules] == [True, False]  # 0.15 >= 0.10; -0.05 > -0.10
+    assert verdict.rules[0].detail.startswith("gain +0.2800 [0.1500, 0.4400] (paired, n=39)")
+    assert not apply_gate(
+        report({"accuracy.correct": 0.49}, {"accuracy.correct": 0.21}), gate
+    ).passed
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"relative": 0.3}, "give it with absolute"),
+        ({"absolute": 0.1, "interval": True}, "not both"),
+        ({"absolute": 0.1, "type": "factual"}, "measured overall"),
+    ],
+)
+def test_paired_rules_are_checked_when_read(extra, message):
+    rule = {"metric": "accuracy.correct", "direction": "higher", "paired": True, **extra}
+    with pytest.raises(InvalidRequestError, match=message):
+        parse_gate({"rules": [rule]})
