@@ -4,6 +4,12 @@ Each row keeps its own sampling parameters and its own seeded random generator, 
 with a seed samples the same tokens whether it runs alone or beside others (up to the float
 rounding that padding brings). Rows that finish (end token, stop sequence, max_tokens, client
 gone, deadline) leave the batch, so the rest run on a smaller one.
+
+Prompts of one batch that begin alike (every grounded prompt opens with the same system turn)
+share a prefill: their common prefix runs once, its keys and values are copied into every row,
+and only each prompt's remainder is prefilled. Each row's cache is laid out [prefix][pads]
+[remainder], the pads masked and positions counted over real tokens, so every token sits where
+it would in its own prompt. `benchmarks/prefix_cache.py` measures what that saves.
 """
 
 from __future__ import annotations
@@ -20,12 +26,15 @@ import torch
 
 from shared.errors import FineRAGError, ServiceUnavailableError
 from shared.generation.events import Finished, GenerationEvent, SamplingParams, TextDelta
-from shared.generation.kv_cache import reserved_cache
+from shared.generation.kv_cache import broadcast_prefix, reserved_cache
 from shared.generation.stop_text import StopText
 
 log = logging.getLogger("finerag.generation.decoding")
 
 JobEvent = GenerationEvent | FineRAGError
+
+# A shared prefix shorter than this is prefilled with the rest: not worth a second forward.
+MIN_SHARED_PREFIX = 16
 
 
 class GenerationJob:
@@ -103,6 +112,42 @@ def sample_tokens(
     return [int(t) for t in tokens.tolist()]
 
 
+def shared_prefix_length(prompts: Sequence[list[int]]) -> int:
+    """How many leading tokens every prompt shares, leaving each at least one of its own
+    (the last prompt token's logits start the answer); 0 for a single prompt."""
+    if len(prompts) < 2:
+        return 0
+    first, limit = prompts[0], min(len(p) for p in prompts) - 1
+    length = 0
+    while length < limit and all(p[length] == first[length] for p in prompts):
+        length += 1
+    return length
+
+
+def _prefill(
+    model: Any, prompts: Sequence[list[int]], pad_id: int, max_tokens: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Any]:
+    """Prefill the batch, its shared prefix once: (last logits, mask, positions, cache)."""
+    device = model.device
+    shared = shared_prefix_length(prompts)
+    if shared < MIN_SHARED_PREFIX:
+        shared = 0
+    ids, rest_mask = _left_padded([p[shared:] for p in prompts], pad_id, device)
+    cache = reserved_cache(model, shared + ids.shape[1] + max_tokens)
+    if shared:
+        prefix = reserved_cache(model, shared)
+        model(input_ids=torch.tensor([prompts[0][:shared]], device=device), cache=prefix)
+        broadcast_prefix(cache, prefix, len(prompts))
+    mask = torch.cat([rest_mask.new_ones((len(prompts), shared)), rest_mask], dim=-1)
+    positions = shared + (rest_mask.cumsum(-1) - 1).clamp(min=0)
+    # Only the last position's logits are needed: the LM head over every prompt position
+    # would be a (rows x prompt x vocabulary) product thrown away.
+    out = model(
+        input_ids=ids, attention_mask=mask, position_ids=positions, cache=cache, logits_to_keep=1
+    )
+    return out.logits[:, -1, :], mask, positions, cache
+
+
 def _left_padded(
     prompts: Sequence[list[int]], pad_id: int, device: Any
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -161,15 +206,10 @@ def _decode(
 ) -> None:
     device = model.device
     generators = [torch.Generator(device=device).manual_seed(job.seed) for job in jobs]
-    ids, mask = _left_padded([job.prompt_ids for job in jobs], pad_id, device)
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    cache = reserved_cache(model, ids.shape[1] + max(job.params.max_tokens for job in jobs))
-    # Only the last position's logits are needed: the LM head over every prompt position
-    # would be a (rows x prompt x vocabulary) product thrown away.
-    out = model(
-        input_ids=ids, attention_mask=mask, position_ids=positions, cache=cache, logits_to_keep=1
+    longest = max(job.params.max_tokens for job in jobs)
+    logits, mask, positions, cache = _prefill(
+        model, [job.prompt_ids for job in jobs], pad_id, longest
     )
-    logits = out.logits[:, -1, :]
     rows = list(range(len(jobs)))  # rows[i] = index into jobs of batch row i
     next_pos = positions[:, -1] + 1
     while rows:

@@ -71,3 +71,14 @@ def reserved_cache(model: Any, capacity: int) -> Cache:
     """A cache for `model` with room for `capacity` positions per row in every layer."""
     layers = int(model.config.get_text_config().num_hidden_layers)
     return Cache(layers=[ReservedLayer(capacity) for _ in range(layers)])
+
+
+def broadcast_prefix(target: Cache, prefix: Cache, rows: int) -> None:
+    """Write the keys and values of `prefix` (one row) into the first positions of each of the
+    `rows` rows of the empty `target`: a prefix prefilled once, shared by a batch."""
+    for layer, done in zip(target.layers, prefix.layers, strict=True):
+        if not isinstance(layer, ReservedLayer) or not isinstance(done, ReservedLayer):
+            raise TypeError("broadcast_prefix works on reserved caches")
+        if done.keys is None or done.values is None:
+            raise ValueError("the prefix cache is empty")
+        layer.update(done.keys.expand(rows, -1, -1, -1), done.values.expand(rows, -1, -1, -1))

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from shared.generation.decoding import GenerationJob, generate_batch, sample_tokens
+from shared.generation.decoding import (
+    MIN_SHARED_PREFIX,
+    GenerationJob,
+    generate_batch,
+    sample_tokens,
+    shared_prefix_length,
+)
 from shared.generation.events import Finished, SamplingParams, TextDelta
 from shared.generation.stop_text import StopText
 from tests.unit.gateway.fakes import micro_llama
@@ -155,3 +161,40 @@ def test_the_reserved_cache_gives_the_logits_of_transformers_dynamic_cache():
             logits.append(steps)
     for dynamic, reserved in zip(*logits, strict=True):
         assert torch.allclose(dynamic, reserved, atol=1e-6)
+
+
+def test_shared_prefix_length_leaves_every_prompt_a_token_of_its_own():
+    assert shared_prefix_length([[1, 2, 3, 4], [1, 2, 3, 9], [1, 2, 3]]) == 2
+    assert shared_prefix_length([[1, 2, 3], [1, 2, 3]]) == 2
+    assert shared_prefix_length([[5, 2], [1, 2]]) == 0
+    assert shared_prefix_length([[1, 2, 3]]) == 0  # alone: nothing to share
+
+
+def test_prompts_with_a_shared_prefix_decode_as_each_would_alone(model):
+    """A system turn of 24 tokens, prefilled once for the batch: the same greedy answers and
+    the same next-token logits as each prompt prefilled whole."""
+    prefix = [2, *range(10, 33)]
+    prompts = [prefix + tail for tail in ([40, 41, 42], [50], [54, 55, 56, 57, 58, 59], [60, 61])]
+    assert shared_prefix_length(prompts) >= MIN_SHARED_PREFIX
+    alone = [_run(model, [_job(p, temperature=0, max_tokens=8)])[0] for p in prompts]
+    together = _run(model, [_job(p, temperature=0, max_tokens=8) for p in prompts])
+    assert together == alone
+    assert len({text for text, _ in alone}) > 1
+
+    whole, _, _, _ = _prefill_logits(model, prompts, shared=False)
+    split, mask, positions, _ = _prefill_logits(model, prompts, shared=True)
+    assert torch.allclose(whole, split, atol=1e-5)
+    assert mask.shape[1] == len(prefix) + 6  # [prefix][pads][remainder]
+    assert positions[:, -1].tolist() == [len(p) - 1 for p in prompts]
+
+
+def _prefill_logits(model, prompts, *, shared: bool):
+    from shared.generation import decoding
+
+    floor = decoding.MIN_SHARED_PREFIX
+    decoding.MIN_SHARED_PREFIX = floor if shared else 10**9
+    try:
+        with torch.inference_mode():
+            return decoding._prefill(model, prompts, PAD, max_tokens=4)
+    finally:
+        decoding.MIN_SHARED_PREFIX = floor
