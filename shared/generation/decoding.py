@@ -124,12 +124,18 @@ def shared_prefix_length(prompts: Sequence[list[int]]) -> int:
     return length
 
 
-def _prefill(
-    model: Any, prompts: Sequence[list[int]], pad_id: int, max_tokens: int
+def prefill(
+    model: Any,
+    prompts: Sequence[list[int]],
+    pad_id: int,
+    max_tokens: int,
+    *,
+    share_prefix: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Any]:
-    """Prefill the batch, its shared prefix once: (last logits, mask, positions, cache)."""
+    """Prefill the batch (its shared prefix once, unless `share_prefix` is false) with room for
+    `max_tokens` more: (last position's logits, attention mask, positions, cache)."""
     device = model.device
-    shared = shared_prefix_length(prompts)
+    shared = shared_prefix_length(prompts) if share_prefix else 0
     if shared < MIN_SHARED_PREFIX:
         shared = 0
     ids, rest_mask = _left_padded([p[shared:] for p in prompts], pad_id, device)
@@ -207,7 +213,7 @@ def _decode(
     device = model.device
     generators = [torch.Generator(device=device).manual_seed(job.seed) for job in jobs]
     longest = max(job.params.max_tokens for job in jobs)
-    logits, mask, positions, cache = _prefill(
+    logits, mask, positions, cache = prefill(
         model, [job.prompt_ids for job in jobs], pad_id, longest
     )
     rows = list(range(len(jobs)))  # rows[i] = index into jobs of batch row i

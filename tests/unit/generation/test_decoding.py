@@ -9,6 +9,7 @@ from shared.generation.decoding import (
     MIN_SHARED_PREFIX,
     GenerationJob,
     generate_batch,
+    prefill,
     sample_tokens,
     shared_prefix_length,
 )
@@ -181,20 +182,9 @@ def test_prompts_with_a_shared_prefix_decode_as_each_would_alone(model):
     assert together == alone
     assert len({text for text, _ in alone}) > 1
 
-    whole, _, _, _ = _prefill_logits(model, prompts, shared=False)
-    split, mask, positions, _ = _prefill_logits(model, prompts, shared=True)
+    with torch.inference_mode():
+        whole, _, _, _ = prefill(model, prompts, PAD, max_tokens=4, share_prefix=False)
+        split, mask, positions, _ = prefill(model, prompts, PAD, max_tokens=4)
     assert torch.allclose(whole, split, atol=1e-5)
     assert mask.shape[1] == len(prefix) + 6  # [prefix][pads][remainder]
     assert positions[:, -1].tolist() == [len(p) - 1 for p in prompts]
-
-
-def _prefill_logits(model, prompts, *, shared: bool):
-    from shared.generation import decoding
-
-    floor = decoding.MIN_SHARED_PREFIX
-    decoding.MIN_SHARED_PREFIX = floor if shared else 10**9
-    try:
-        with torch.inference_mode():
-            return decoding._prefill(model, prompts, PAD, max_tokens=4)
-    finally:
-        decoding.MIN_SHARED_PREFIX = floor
