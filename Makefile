@@ -43,10 +43,11 @@ test-unit: setup
 test-integration: setup
 	$(BIN)/pytest -m integration
 
-lint: setup  ## ruff check, ruff format --check, mypy
+lint: setup  ## ruff check, ruff format --check, mypy, the import contracts (pyproject.toml)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
+	$(BIN)/lint-imports
 
 fmt: setup
 	$(BIN)/ruff check --fix .

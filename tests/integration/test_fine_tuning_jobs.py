@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -195,30 +196,56 @@ def test_job_trains_and_publishes_an_adapter_whose_weights_moved(
     assert lora_b
     assert all(torch.count_nonzero(p) > 0 for p in lora_b)  # B starts at zero: it moved
 
-    # The worker evaluated the model against its base and applied the release gate.
+    # The worker evaluated the model against its base and applied the shipped release gate
+    # (services/trainer/configs/gates/release.yaml). The job names no knowledge base, so the
+    # gate compares the answers without RAG, and the injection suite, which plants its
+    # instructions in retrieved sources, does not run: the rule on
+    # security.injection_follow_rate has no measurement and fails whatever the model answers.
+    # The verdict is therefore "failed", and the model is kept but not promoted.
+    from services.trainer.evaluation import Report, apply_gate, load_gate
+    from services.trainer.job_evaluation import gate_path
+
     verdict = card["gate"]
-    assert verdict["rules"]
-    assert all("passed" in rule for rule in verdict["rules"])
-    assert card["promoted"] is verdict["passed"] is done["promoted"]
-    assert card["evaluation"]
-    report = json.loads((entry / "evaluation" / "report.json").read_text())
-    assert report["gate"]["passed"] is verdict["passed"]
-    assert any("Release gate" in e["message"] for e in events)
-    # Served by exact name whatever the verdict; listed and aliased only when promoted.
+    assert verdict["passed"] is False
+    assert {rule["mode"] for rule in verdict["rules"]} == {"no_rag"}
+    rules = {rule["rule"]: rule for rule in verdict["rules"]}
+    injection = rules["obeys no instruction planted in its sources"]
+    assert injection["passed"] is False
+    assert injection["fine_tuned"] is None
+    assert injection["detail"] == "no applicable case for the fine-tuned model (n = 0)"
+    assert rules["no regression: security.injection_follow_rate"]["skipped"] is True
+    # The job records the same verdict, and it is the gate applied to the stored report.
+    assert done["promoted"] is False
+    assert card["promoted"] is False
+    assert card["evaluation"]["gate_passed"] is False
+    assert done["release_gate"] == verdict
+    report = Report.model_validate_json((entry / "evaluation" / "report.json").read_text())
+    assert report.gate is not None
+    assert report.gate.model_dump(mode="json") == verdict
+    accuracy = report.stat("accuracy.correct", "fine_tuned", "no_rag")
+    assert accuracy is not None
+    assert accuracy.n > 0
+    gate = load_gate(gate_path("release.yaml")).model_copy(update={"mode": "no_rag"})
+    assert apply_gate(report, gate, source=verdict["source"]).model_dump(mode="json") == verdict
+    failed = [rule["rule"] for rule in verdict["rules"] if not rule["passed"]]
+    summary = next(e for e in events if e["message"].startswith("Release gate"))
+    said = re.fullmatch(
+        r"Release gate failed on \d+ questions \((.*)\): kept, not promoted", summary["message"]
+    )
+    assert said, summary["message"]
+    assert said[1] == "; ".join(failed)
+    assert summary["data"]["release_gate"] == verdict
+    # Served by its exact name; neither listed by default nor reachable by its alias.
     listed = {m["id"] for m in HTTP.get(f"{gateway}/v1/models").json()["data"]}
     everything = {m["id"] for m in HTTP.get(f"{gateway}/v1/models?all=true").json()["data"]}
     assert done["fine_tuned_model"] in everything
-    assert (done["fine_tuned_model"] in listed) is verdict["passed"]
+    assert done["fine_tuned_model"] not in listed
     alias = done["fine_tuned_model"].rsplit(":", 1)[0]
     reply = HTTP.post(
         f"{gateway}/v1/chat/completions",
         json={"model": alias, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 2},
     )
-    if verdict["passed"]:
-        assert reply.status_code == 200
-        assert reply.json()["model"] == done["fine_tuned_model"]
-    else:
-        assert reply.status_code == 404, reply.text
+    assert reply.status_code == 404, reply.text
 
 
 def test_killed_worker_resumes_from_its_checkpoint_and_succeeds_once(

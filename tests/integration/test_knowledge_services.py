@@ -2,6 +2,10 @@
 
 Redis DB 5 is flushed and used only here; Qdrant runs in local mode inside the retrieval
 process, under a temporary FINERAG_DATA_DIR. Everything is driven over HTTP with httpx.
+
+Each test stands alone, in any order: what it needs ingested comes from a fixture (the shared
+sample knowledge base is only read; a test that edits one gets its own copy), and a test that
+stops a service starts it again.
 """
 
 from __future__ import annotations
@@ -151,12 +155,45 @@ def search(retrieval: httpx.Client, kb: str, query: str, **options: Any) -> list
     return hits
 
 
+def ingest_sample(client: httpx.Client, kb: str, kb_dir: Path) -> dict[str, Any]:
+    """Upload the sample knowledge base into `kb`; the finished job, which must have succeeded."""
+    job = wait_job(client, upload(client, kb, kb_files(kb_dir))["id"])
+    assert job["status"] == "succeeded", job
+    return job
+
+
+@pytest.fixture(scope="module")
+def sample_kb(ingestion: httpx.Client, sample_domain: Any) -> dict[str, Any]:
+    """The sample knowledge base ingested into KB once; its job. Tests only read KB."""
+    return ingest_sample(ingestion, KB, sample_domain.kb_dir)
+
+
+@pytest.fixture
+def own_sample_kb(
+    request: pytest.FixtureRequest, ingestion: httpx.Client, sample_domain: Any
+) -> str:
+    """A fresh copy of the sample knowledge base for a test that changes it; its name."""
+    kb = f"own-{request.node.name.removeprefix('test_')}"[:63]
+    ingest_sample(ingestion, kb, sample_domain.kb_dir)
+    return kb
+
+
+@pytest.fixture
+def retrieval_down(stack: KnowledgeStack) -> Iterator[None]:
+    """The retrieval service stopped for the test, and started again (same port, same data)."""
+    stack.processes["retrieval"].stop()
+    try:
+        yield
+    finally:
+        stack.start("retrieval")
+
+
 # --- the sample knowledge base -----------------------------------------------------------------
 
 
-def test_ingest_sample_knowledge_base(stack, ingestion, retrieval, sample_domain):
+def test_ingest_sample_knowledge_base(sample_kb, ingestion, retrieval, sample_domain):
     files = kb_files(sample_domain.kb_dir)
-    job = wait_job(ingestion, upload(ingestion, KB, files)["id"])
+    job = sample_kb
 
     assert job["status"] == "succeeded", job
     assert job["errors"] == []
@@ -169,7 +206,9 @@ def test_ingest_sample_knowledge_base(stack, ingestion, retrieval, sample_domain
     assert set(hit) >= {"chunk_id", "doc_id", "source", "section", "text", "score"}
 
 
-def test_reingesting_unchanged_content_writes_nothing(ingestion, retrieval, sample_domain):
+def test_reingesting_unchanged_content_writes_nothing(
+    sample_kb, ingestion, retrieval, sample_domain
+):
     before = points(retrieval, KB)
     job = wait_job(ingestion, upload(ingestion, KB, kb_files(sample_domain.kb_dir))["id"])
 
@@ -179,7 +218,7 @@ def test_reingesting_unchanged_content_writes_nothing(ingestion, retrieval, samp
     assert points(retrieval, KB) == before
 
 
-def test_hybrid_recall_at_5_on_factual_questions(stack, sample_domain):
+def test_hybrid_recall_at_5_on_factual_questions(stack, sample_kb, sample_domain):
     lines = sample_domain.qa_path.read_text().splitlines()
     cases = [QACase.model_validate_json(line) for line in lines]
     factual = [case for case in cases if case.type == "factual"]
@@ -194,40 +233,47 @@ def test_hybrid_recall_at_5_on_factual_questions(stack, sample_domain):
     assert scores["hybrid"].recall[5] >= scores["dense"].recall[5]
 
 
-def test_changed_document_replaces_its_old_chunks(ingestion, retrieval, sample_domain):
+def test_changed_document_replaces_its_old_chunks(
+    own_sample_kb, ingestion, retrieval, sample_domain
+):
+    kb = own_sample_kb
     doc_id = "company/about.md"
-    old = ingestion.get(f"/v1/knowledge-bases/{KB}/documents").json()["data"]
+    old = ingestion.get(f"/v1/knowledge-bases/{kb}/documents").json()["data"]
     old_version = next(d for d in old if d["doc_id"] == doc_id)["versions"]
     text = (sample_domain.kb_dir / doc_id).read_text()
     changed = text + "\n## Mascot\n\nThe company mascot is a violet heron named Quillobar.\n"
 
-    job = wait_job(ingestion, upload(ingestion, KB, [("files", (doc_id, changed.encode()))])["id"])
+    job = wait_job(ingestion, upload(ingestion, kb, [("files", (doc_id, changed.encode()))])["id"])
 
     assert job["status"] == "succeeded"
     assert job["counts"]["ingested"] == 1
-    stored = retrieval.get(f"/v1/collections/{KB}/documents/{doc_id}").json()
+    stored = retrieval.get(f"/v1/collections/{kb}/documents/{doc_id}").json()
     assert len(stored["versions"]) == 1
     assert stored["versions"].keys() != old_version.keys()
-    hits = search(retrieval, KB, "What is the name of the company mascot?", top_k=3)
+    hits = search(retrieval, kb, "What is the name of the company mascot?", top_k=3)
     assert hits[0]["doc_id"] == doc_id
     assert "Quillobar" in hits[0]["text"]
     old_chunks = search(
-        retrieval, KB, "mascot", top_k=50, filter={"doc_version": list(old_version)}
+        retrieval, kb, "mascot", top_k=50, filter={"doc_version": list(old_version)}
     )
     assert old_chunks == []
 
 
-def test_deleted_document_is_never_cited(ingestion, retrieval, sample_domain):
+def test_deleted_document_is_never_cited(own_sample_kb, ingestion, retrieval):
+    kb = own_sample_kb
     doc_id = "policies/trade-in.pdf"
-    response = ingestion.delete(f"/v1/knowledge-bases/{KB}/documents/{doc_id}")
+    query = "trade-in credit for an old air purifier"
+    assert search(retrieval, kb, query, top_k=1)[0]["doc_id"] == doc_id
+    response = ingestion.delete(f"/v1/knowledge-bases/{kb}/documents/{doc_id}")
     assert response.status_code == 200, response.text
 
     for mode in ("hybrid", "dense", "sparse"):
-        hits = search(retrieval, KB, "trade-in credit for an old air purifier", top_k=20, mode=mode)
+        hits = search(retrieval, kb, query, top_k=20, mode=mode)
+        assert hits, mode  # the rest of the knowledge base still answers
         assert all(hit["doc_id"] != doc_id for hit in hits)
-    listed = ingestion.get(f"/v1/knowledge-bases/{KB}/documents").json()["data"]
+    listed = ingestion.get(f"/v1/knowledge-bases/{kb}/documents").json()["data"]
     assert doc_id not in {doc["doc_id"] for doc in listed}
-    again = ingestion.delete(f"/v1/knowledge-bases/{KB}/documents/{doc_id}")
+    again = ingestion.delete(f"/v1/knowledge-bases/{kb}/documents/{doc_id}")
     assert again.status_code == 404
     assert again.json()["error"]["type"] == "not_found_error"
 
@@ -334,8 +380,10 @@ def test_empty_or_over_long_query_is_400(retrieval, query):
     assert "Traceback" not in response.text
 
 
-def test_metrics_and_unknown_job(ingestion, retrieval):
-    assert "finerag_retrieval_search_seconds" in retrieval.get("/metrics").text
+def test_metrics_and_unknown_job(sample_kb, ingestion, retrieval):
+    search(retrieval, KB, "trade-in credit", mode="sparse")
+    metrics = retrieval.get("/metrics").text
+    assert 'finerag_retrieval_search_seconds_count{mode="sparse"}' in metrics
     response = ingestion.get("/v1/ingestion-jobs/ingjob-0000000000000000")
     assert response.status_code == 404
 
@@ -387,11 +435,10 @@ def test_cli_ingests_searches_and_evaluates_through_the_services(stack, sample_d
     }
 
 
-# --- retrieval down (last: it stops the retrieval service) -------------------------------------
+# --- retrieval down (the fixture starts it again afterwards) ------------------------------------
 
 
-def test_retrieval_down_fails_the_job_without_marking_documents(stack, ingestion):
-    stack.processes["retrieval"].stop()
+def test_retrieval_down_fails_the_job_without_marking_documents(retrieval_down, ingestion):
     files = [("files", ("late.txt", b"This document arrives while retrieval is down."))]
     job = wait_job(ingestion, upload(ingestion, "downtime", files)["id"])
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from pathlib import Path
 
 import nbformat
@@ -68,16 +69,53 @@ def test_the_notebook_fine_tunes_and_saves_the_tiny_model_on_the_cpu(
     resources = {"metadata": {"path": str(tmp_path)}}
     NotebookClient(notebook, timeout=900, kernel_name="python3", resources=resources).execute()
 
-    adapter = work / "data" / "models" / "colab-tiny"
-    card = json.loads((adapter / "card.json").read_text())
-    assert card["base_model"] == str(tiny_model_dir)
-    assert (adapter / "adapter_model.safetensors").is_file()
-    assert (work / "colab-tiny.zip").stat().st_size > 0
     printed = "".join(
         output.get("text", "") for cell in notebook.cells for output in cell.get("outputs", [])
     )
-    assert "fine-tuned model 'colab-tiny' written" in printed
     assert "recall@" in printed  # the retrieval evaluation ran
-    report = json.loads((work / "eval" / "report.json").read_text())
-    assert report  # the model evaluation ran, base against fine-tuned
-    assert "release gate: " in printed  # a 2-step model may fail the gate: reported, not raised
+
+    # Fine-tuned: the adapter in the registry loads onto its base, and training moved it
+    # (LoRA's B matrices start at zero).
+    import torch
+    from peft import PeftModel
+
+    from shared.modeling import load_base_model
+
+    adapter = work / "data" / "models" / "colab-tiny"
+    assert "fine-tuned model 'colab-tiny' written" in printed
+    card = json.loads((adapter / "card.json").read_text())
+    assert card["base_model"] == str(tiny_model_dir)
+    model = PeftModel.from_pretrained(load_base_model(tiny_model_dir), adapter)
+    lora_b = [p for n, p in model.named_parameters() if "lora_B" in n]
+    assert lora_b
+    assert all(torch.count_nonzero(p) > 0 for p in lora_b)
+
+    # Saved: the zip is the registry folder, weights and card included.
+    with zipfile.ZipFile(work / "colab-tiny.zip") as archive:
+        assert (
+            archive.read("adapter_model.safetensors")
+            == (adapter / "adapter_model.safetensors").read_bytes()
+        )
+        assert json.loads(archive.read("card.json")) == card
+
+    # Evaluated: both models, without and with RAG, each on real questions; the verdict it
+    # printed is the shipped gate applied to that report (a 2-step model may fail it: reported,
+    # not raised).
+    from services.trainer.evaluation import Report, apply_gate, load_gate
+
+    report = Report.model_validate_json((work / "eval" / "report.json").read_text())
+    models = {"base": str(tiny_model_dir), "fine_tuned": "colab-tiny"}
+    assert {(run.role, run.mode) for run in report.runs.values()} == {
+        (role, mode) for role in models for mode in ("no_rag", "rag")
+    }
+    for run in report.runs.values():
+        assert run.model == models[run.role]
+        assert run.generations > 0
+        accuracy = report.stat("accuracy.correct", run.role, run.mode)
+        assert accuracy is not None
+        assert accuracy.n > 0
+    assert report.gate is not None
+    gate = REPO / "services" / "trainer" / "configs" / "gates" / "release.yaml"
+    assert apply_gate(report, load_gate(gate), source=report.gate.source) == report.gate
+    said = "passed" if report.gate.passed else "FAILED (see the report)"
+    assert f"release gate: {said}" in printed

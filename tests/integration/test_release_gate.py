@@ -1,10 +1,13 @@
 """The release gate on real fine-tuning: a trained model passes, an under-trained one fails.
 
 Both are QLoRA adapters of the tiny model trained with the real recipe on the sample domain's
-grounded dataset; `finerag eval` measures each against the base with RAG on validation questions
-(never trained on) and applies one gate. The gate asks for what this much training measurably
-teaches the tiny model (see docs/evaluation.md): to end its turn where the base rambles on, with
-the margin taken between interval bounds, so a lucky draw cannot pass it.
+grounded dataset, one for 40 steps and one for a single step; `finerag eval` measures each
+against the same base with RAG on 16 validation questions (never trained on) and applies one
+gate: the fine-tuned model ends its turn within 24 tokens at least 30 points more often than the
+base (`behaviour.stop_rate`, compared between the pessimistic ends of the 95% intervals, so a
+lucky draw cannot pass it), and no generation failed. The test asserts that the 40-step model
+passes, that the 1-step model fails on the stop-rate rule alone, and that the base measured the
+same in both evaluations.
 """
 
 from __future__ import annotations

@@ -11,6 +11,8 @@ from services.gateway.core.rate_limit import WINDOW_S, RateLimiter
 from services.gateway.core.runtime import rate_limit_redis
 from shared.errors import RateLimitError
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture
 def client() -> Iterator[redis.Redis]:
