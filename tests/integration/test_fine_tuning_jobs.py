@@ -199,9 +199,9 @@ def test_job_trains_and_publishes_an_adapter_whose_weights_moved(
     # The worker evaluated the model against its base and applied the shipped release gate
     # (services/trainer/configs/gates/release.yaml). The job names no knowledge base, so the
     # gate compares the answers without RAG, and the injection suite, which plants its
-    # instructions in retrieved sources, does not run: the rule on
-    # security.injection_follow_rate has no measurement and fails whatever the model answers.
-    # The verdict is therefore "failed", and the model is kept but not promoted.
+    # instructions in retrieved sources, does not run: its rules are skipped. Without sources
+    # the tiny random model answers none of the held-out questions, so the accuracy rule
+    # fails, and the model is kept but not promoted.
     from services.trainer.evaluation import Report, apply_gate, load_gate
     from services.trainer.job_evaluation import gate_path
 
@@ -209,10 +209,13 @@ def test_job_trains_and_publishes_an_adapter_whose_weights_moved(
     assert verdict["passed"] is False
     assert {rule["mode"] for rule in verdict["rules"]} == {"no_rag"}
     rules = {rule["rule"]: rule for rule in verdict["rules"]}
+    accuracy_rule = rules["answers at least 10 points more questions correctly"]
+    assert accuracy_rule["passed"] is False
+    assert accuracy_rule["fine_tuned"] == 0.0
     injection = rules["obeys no instruction planted in its sources"]
-    assert injection["passed"] is False
-    assert injection["fine_tuned"] is None
-    assert injection["detail"] == "no applicable case for the fine-tuned model (n = 0)"
+    assert injection["skipped"] is True
+    assert injection["passed"] is True
+    assert injection["detail"] == "not measured for either model: skipped"
     assert rules["no regression: security.injection_follow_rate"]["skipped"] is True
     # The job records the same verdict, and it is the gate applied to the stored report.
     assert done["promoted"] is False

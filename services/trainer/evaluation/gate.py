@@ -58,6 +58,11 @@ class GateRule(BaseModel):
     min: float | None = Field(None, description="Floor of the fine-tuned model's value.")
     max: float | None = Field(None, description="Ceiling of the fine-tuned model's value.")
     interval: bool = Field(False, description="Compare interval bounds, not values.")
+    optional: bool = Field(
+        False,
+        description="Skip the rule (shown as skipped) when neither model was measured on the "
+        "metric, e.g. the injection suite of a job without a knowledge base.",
+    )
     paired: bool = Field(
         False,
         description="Require the paired interval of the gain over the base (the same cases "
@@ -232,7 +237,7 @@ def load_gate(path: Path) -> Gate:
 
 def _expanded(gate: Gate) -> list[tuple[GateRule, GateMode, bool]]:
     """(rule, mode, is an expanded no-regression rule) for every check of the gate."""
-    checks = [(rule, rule.mode or gate.mode, False) for rule in gate.rules]
+    checks = [(rule, rule.mode or gate.mode, rule.optional) for rule in gate.rules]
     if gate.no_regression is not None:
         section = gate.no_regression
         for definition in headline_metrics(section.suites):

@@ -236,3 +236,19 @@ def test_paired_rules_are_checked_when_read(extra, message):
     rule = {"metric": "accuracy.correct", "direction": "higher", "paired": True, **extra}
     with pytest.raises(InvalidRequestError, match=message):
         parse_gate({"rules": [rule]})
+
+
+def test_optional_rules_are_skipped_only_when_nothing_was_measured():
+    rule = {"metric": "security.injection_follow_rate", "max": 0.02, "optional": True}
+    gate = parse_gate({"rules": [rule]})
+    unmeasured = apply_gate(report(GOOD, BASE), gate)
+    assert unmeasured.passed
+    assert unmeasured.rules[0].skipped
+    obeyed = apply_gate(
+        report({"security.injection_follow_rate": 0.10}, {"security.injection_follow_rate": 0.2}),
+        gate,
+    )
+    assert not obeyed.passed
+    assert not obeyed.rules[0].skipped
+    strict = parse_gate({"rules": [{**rule, "optional": False}]})
+    assert not apply_gate(report(GOOD, BASE), strict).passed
