@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import time
+import timeit
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -36,12 +36,7 @@ def _prompts(demo: Path) -> list[str]:
 def _best(fn: Callable[[], Any], repeats: int) -> float:
     """The fastest of `repeats` timed calls, after one warm-up call."""
     fn()
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return min(times)
+    return min(timeit.repeat(fn, repeat=repeats, number=1))
 
 
 def main() -> None:
