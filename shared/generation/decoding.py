@@ -142,7 +142,8 @@ def prefill(
     cache = reserved_cache(model, shared + ids.shape[1] + max_tokens)
     if shared:
         prefix = reserved_cache(model, shared)
-        model(input_ids=torch.tensor([prompts[0][:shared]], device=device), cache=prefix)
+        prefix_ids = torch.tensor([prompts[0][:shared]], device=device)
+        model(input_ids=prefix_ids, cache=prefix, logits_to_keep=1)  # only its cache is kept
         broadcast_prefix(cache, prefix, len(prompts))
     mask = torch.cat([rest_mask.new_ones((len(prompts), shared)), rest_mask], dim=-1)
     positions = shared + (rest_mask.cumsum(-1) - 1).clamp(min=0)

@@ -60,10 +60,19 @@ def bootstrap(
     value = float(numerators.sum() / denominators.sum())
     if samples <= 0:
         return Stat(value=value, n=n)
-    rng = np.random.default_rng(_seed(seed, key))
-    picks = rng.integers(0, n, size=(samples, n))
+    picks = _resamples(n, key=key, seed=seed, samples=samples)
     ratios = numerators[picks].sum(axis=1) / denominators[picks].sum(axis=1)
-    low, high = np.percentile(ratios, [2.5, 97.5])
+    return _interval(value, ratios, n)
+
+
+def _resamples(n: int, *, key: str, seed: int, samples: int) -> np.ndarray:
+    """`samples` draws of n case indices with replacement, seeded per slice."""
+    return np.random.default_rng(_seed(seed, key)).integers(0, n, size=(samples, n))
+
+
+def _interval(value: float, resampled: np.ndarray, n: int) -> Stat:
+    """The value with the 2.5th and 97.5th percentiles of its resampled values."""
+    low, high = np.percentile(resampled, [2.5, 97.5])
     # Rounding can leave the point a hair outside a degenerate interval.
     return Stat(value=value, ci_low=min(float(low), value), ci_high=max(float(high), value), n=n)
 
@@ -93,10 +102,6 @@ def paired_difference(
     value = float(b[:, 0].sum() / b[:, 1].sum() - a[:, 0].sum() / a[:, 1].sum())
     if samples <= 0:
         return Stat(value=value, n=n)
-    rng = np.random.default_rng(_seed(seed, key))
-    picks = rng.integers(0, n, size=(samples, n))
-    diffs = b[picks, 0].sum(axis=1) / b[picks, 1].sum(axis=1) - a[picks, 0].sum(axis=1) / a[
-        picks, 1
-    ].sum(axis=1)
-    low, high = np.percentile(diffs, [2.5, 97.5])
-    return Stat(value=value, ci_low=min(float(low), value), ci_high=max(float(high), value), n=n)
+    picks = _resamples(n, key=key, seed=seed, samples=samples)
+    a_sums, b_sums = a[picks].sum(axis=1), b[picks].sum(axis=1)  # (samples, 2) each
+    return _interval(value, b_sums[:, 0] / b_sums[:, 1] - a_sums[:, 0] / a_sums[:, 1], n)

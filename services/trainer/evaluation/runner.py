@@ -390,10 +390,13 @@ def evaluate(
 
     types = [t for t in QUESTION_TYPES if any(c.type == t for c in cases)]
     report = Report()
+    by_run: dict[str, list[GenerationRecord]] = {}
+    for record in records:
+        by_run.setdefault(record.run, []).append(record)
     for role in ROLES:
         for mode in options.modes:
             name = run_name(role, mode)
-            mine = [r for r in records if r.run == name]
+            mine = by_run.get(name, [])
             report.runs[name] = RunReport(
                 role=role,
                 mode=mode,
@@ -412,8 +415,8 @@ def evaluate(
     headline = [d.name for d in headline_metrics() if d.name in measured]
     for mode in options.modes:
         report.gains[mode] = gains(
-            [r for r in records if r.run == run_name("base", mode)],
-            [r for r in records if r.run == run_name("fine_tuned", mode)],
+            by_run.get(run_name("base", mode), []),
+            by_run.get(run_name("fine_tuned", mode), []),
             mode=mode,
             names=headline,
             seed=options.seed,
