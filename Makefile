@@ -38,7 +38,7 @@ test: setup  ## the whole test suite (unit + integration; needs Redis on 127.0.0
 	$(BIN)/pytest
 
 test-unit: setup
-	$(BIN)/pytest -m "not integration"
+	$(BIN)/pytest -m "not integration and not quality"
 
 test-integration: setup
 	$(BIN)/pytest -m integration

@@ -1,18 +1,33 @@
-"""Ingestion throughput against the bare embedder, and search latency over HTTP at 10k chunks.
+"""Retrieval benchmark: Qdrant Edge and qdrant-client's local mode side by side, in one run.
 
-    .venv/bin/python benchmarks/retrieval_throughput.py [--docs 60] [--points 10000] [--queries 200]
+    .venv/bin/python benchmarks/retrieval_throughput.py                    # 10,000 points
+    .venv/bin/python benchmarks/retrieval_throughput.py --points 100000    # Edge's 5 ms goal
+    .venv/bin/python benchmarks/retrieval_throughput.py --points 2000 --queries 30 --docs 10
 
-1. Chunks a synthetic corpus with the ingestion chunker, then times the bare embedder on
-   exactly the passages the index embeds (chunks/s).
-2. Starts the retrieval service (`finerag serve retrieval`, local Qdrant in a temporary data
-   dir) and times the ingestion core end to end over HTTP on the same documents: parse, chunk,
-   check versions, upsert (embed + sparse vectors + store), delete old versions (chunks/s).
-   The goal is a ratio of at least 0.8 to the bare embedder.
-3. Fills a second knowledge base to `--points` chunks and times searches over HTTP per mode
-   (goal: p95 ≤ 50 ms). The fill writes the store directly, before the service opens it:
-   dense vectors are real embeddings of 512 passages with small noise, sparse vectors are real;
-   local mode scans every point, so latency depends on the count, not on the values, and
-   embedding 10k chunks on a small CPU would take most of the run (`--embed-all` does it anyway).
+The last is a quick smoke run. At 100,000 points local mode's latency sections are skipped
+(see --skip-local-above).
+
+Options: --docs 60, --points 10000, --queries 200, --skip-local-above 20000, --embed-all.
+For each backend (`edge`, then `local`; FINERAG_VECTOR_STORE in the service, `vector_store` in
+this process), each in its own data dir:
+
+1. Ingestion: the bare embedder on exactly the passages the index embeds (chunks/s, measured
+   once), against the ingestion core driving the retrieval service (`finerag serve retrieval`)
+   over HTTP on the same synthetic documents: parse, chunk, check versions, upsert (embed +
+   sparse vectors + store), delete old versions. Goal: a ratio of at least 0.8.
+2. A latency store of `--points` chunks, written directly before the service opens it: dense
+   vectors are real embeddings of 512 passages plus small noise (`--embed-all` embeds every
+   one), sparse vectors are real; both backends get the same vectors. Edge's shard is then
+   optimised synchronously (segment merge, HNSW build; timed), as the service would in the
+   background.
+3. In-process search: `ChunkStore.search` with precomputed query vectors (no embedding, no
+   HTTP), p50/p95 per mode. Goal for Edge: p95 <= 5 ms at 100,000 points.
+4. Search over HTTP, the query embedding included (as the service does it), p50/p95 per mode,
+   plus the service's own mean time (embed + store, from its /metrics). Goal: hybrid p95 <= 25 ms.
+   Local mode scans every point in Python: above `--skip-local-above` points its latency
+   sections are skipped.
+5. Retrieval quality on the generated sample domain (seed 7, ingested in-process with
+   chunk_tokens=128 and overlap 16, as the tests' fixture): recall@5, MRR, nDCG@5 per mode.
 """
 
 from __future__ import annotations
@@ -24,28 +39,46 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import numpy as np
+import numpy.typing as npt
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
+from prometheus_client.parser import text_string_to_metric_families
+
+from finerag.embedded import InProcessRetrieval
+from finerag.pipeline import ingest_folder
+from finerag.sample_domain import generate_sample_domain
 from services.ingestion.core.chunking import Chunker
 from services.ingestion.core.parsing import parse_file
 from services.ingestion.core.pipeline import IngestItem, Ingestor
 from services.ingestion.core.tokens import load_token_counter
 from services.retrieval.core import sparse
+from services.retrieval.core.edge_backend import EdgeBackend
 from services.retrieval.core.embedder import Embedder
-from services.retrieval.core.index import passage_text
+from services.retrieval.core.index import KnowledgeIndex, passage_text
+from services.retrieval.core.sparse import SparseTerms
 from services.retrieval.core.store import ChunkStore, StoredChunk
 from shared.retrieval_client import HttpRetrievalClient
-from shared.schemas import Chunk
+from shared.retrieval_metrics import RetrievalScores, evaluate_retrieval
+from shared.schemas import Chunk, QACase, SearchMode, SearchRequest
 from shared.settings import Settings
 from tests.integration.processes import PYTHON, ManagedProcess, free_port
 
+BACKENDS = ("edge", "local")
+MODES: tuple[SearchMode, ...] = ("dense", "sparse", "hybrid")
+LATENCY_KB = "latency"
+# The sample domain is chunked as the tests' `sample_kb_settings` fixture does.
+QUALITY_CHUNKING = {"chunk_tokens": 128, "chunk_overlap_tokens": 16}
+# Larger than any fill: the benchmark optimises Edge's shard itself, once, after the fill.
+NEVER = 10**12
 _WORD_TEXT = (
     "filter thermostat warranty refund purifier humidity sensor valve cartridge firmware "
     "schedule installer voucher invoice delivery courier bracket gasket hose pump fan motor "
@@ -65,6 +98,47 @@ QUERIES = (
 )
 
 
+@dataclass
+class LatencyCorpus:
+    """The latency store's chunks and vectors, shared by both backends."""
+
+    texts: list[str]
+    dense: npt.NDArray[np.float32]
+    sparse: list[SparseTerms]
+
+    def items(self, start: int, stop: int) -> list[StoredChunk]:
+        return [
+            StoredChunk(
+                Chunk(
+                    id=f"{LATENCY_KB}/doc-{i // 10}@v1#{i % 10}",
+                    kb=LATENCY_KB,
+                    doc_id=f"doc-{i // 10}",
+                    doc_version="v1",
+                    source=f"doc-{i // 10}",
+                    text=self.texts[i],
+                    position=i % 10,
+                ),
+                self.dense[i].tolist(),
+                self.sparse[i],
+            )
+            for i in range(start, stop)
+        ]
+
+
+@dataclass
+class BackendResult:
+    """What one backend measured; None where a section was skipped."""
+
+    ingest_rate: float = 0.0
+    fill_s: float = 0.0
+    optimise: str = "-"
+    in_process: dict[str, list[float]] | None = None
+    http: dict[str, list[float]] | None = None
+    service_mean: dict[str, float] = field(default_factory=dict)
+    points: int | None = None
+    quality: list[RetrievalScores] = field(default_factory=list)
+
+
 def synthetic_documents(count: int, seed: int) -> list[tuple[str, bytes]]:
     """Markdown documents of ~8 chunks each, with headings, numbers and varied vocabulary."""
     rng = random.Random(seed)
@@ -81,59 +155,348 @@ def synthetic_documents(count: int, seed: int) -> list[tuple[str, bytes]]:
     return documents
 
 
-def percentile(values: list[float], share: float) -> float:
+def percentile(values: Sequence[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
-def start_retrieval(data_dir: Path, log_dir: Path) -> tuple[ManagedProcess, str]:
-    port = free_port()
-    env = {**os.environ, "FINERAG_DATA_DIR": str(data_dir), "FINERAG_LOG_FORMAT": "text"}
-    url = f"http://127.0.0.1:{port}"
-    process = ManagedProcess.start(
-        "retrieval",
-        [PYTHON, "-m", "finerag", "serve", "retrieval", "--port", str(port)],
-        env=env,
-        log_dir=log_dir,
-        ready_url=f"{url}/ready",
-        ready_timeout_s=300,
-    )
-    return process, url
-
-
-def fill_store(
-    settings: Settings, kb: str, points: int, embedder: Embedder, embed_all: bool
-) -> None:
-    """Write `points` chunks straight into the local store (the service is not running yet)."""
-    rng = np.random.default_rng(7)
+def latency_corpus(points: int, embedder: Embedder, embed_all: bool) -> LatencyCorpus:
+    """Texts, dense and sparse vectors of the latency store (see the module docstring)."""
     texts = [" ".join(random.Random(i).sample(WORDS, 12)) + f" code {i}." for i in range(points)]
     if embed_all:
         dense = embedder.embed(texts)
     else:
         base = embedder.embed(texts[:512])
-        noisy = base[np.arange(points) % len(base)] + rng.normal(0, 0.02, (points, base.shape[1]))
+        noise = np.random.default_rng(7).normal(0, 0.02, (points, base.shape[1]))
+        noisy = base[np.arange(points) % len(base)] + noise
         dense = (noisy / np.linalg.norm(noisy, axis=1, keepdims=True)).astype(np.float32)
+    return LatencyCorpus(texts, dense, [sparse.document_vector(text) for text in texts])
+
+
+def fill_and_search(
+    settings: Settings,
+    corpus: LatencyCorpus,
+    queries: list[tuple[list[float], SparseTerms]],
+    repeats: int,
+    result: BackendResult,
+) -> None:
+    """Write the latency store, optimise Edge's shard, time in-process searches; then close."""
     store = ChunkStore.open(settings)
-    store.create(kb, embedder.dimension)
-    for start in range(0, points, 1000):
-        items = [
-            StoredChunk(
-                Chunk(
-                    id=f"{kb}/doc-{i // 10}@v1#{i % 10}",
-                    kb=kb,
-                    doc_id=f"doc-{i // 10}",
-                    doc_version="v1",
-                    source=f"doc-{i // 10}",
-                    text=texts[i],
-                    position=i % 10,
-                ),
-                dense[i].astype(np.float32).tolist(),
-                sparse.document_vector(texts[i]),
+    try:
+        store.create(LATENCY_KB, corpus.dense.shape[1])
+        started = time.perf_counter()
+        for start in range(0, len(corpus.texts), 1000):
+            store.upsert(LATENCY_KB, corpus.items(start, min(len(corpus.texts), start + 1000)))
+        result.fill_s = time.perf_counter() - started
+        if isinstance(store.backend, EdgeBackend):
+            backend = store.backend
+            before = backend.shard(LATENCY_KB).info().segments_count
+            started = time.perf_counter()
+            if not backend.optimizer.run(LATENCY_KB):
+                raise RuntimeError("optimising the Edge shard failed (see the log above)")
+            info = backend.shard(LATENCY_KB).info()
+            result.optimise = (
+                f"{time.perf_counter() - started:.1f} s, {before} -> {info.segments_count} "
+                f"segments, {info.indexed_vectors_count} indexed vectors"
             )
-            for i in range(start, min(points, start + 1000))
-        ]
-        store.upsert(kb, items)
-    store.close()
+
+        result.in_process = {}
+        for mode in MODES:
+            for dense, terms in queries[:2]:  # warm-up
+                store.search(LATENCY_KB, dense=dense, sparse=terms, mode=mode, limit=5)
+            times = []
+            for n in range(repeats):
+                dense, terms = queries[n % len(queries)]
+                started = time.perf_counter()
+                store.search(LATENCY_KB, dense=dense, sparse=terms, mode=mode, limit=5)
+                times.append((time.perf_counter() - started) * 1000)
+            result.in_process[mode] = times
+    finally:
+        store.close()
+
+
+def sample_quality(
+    settings: Settings, embedder: Embedder, kb_dir: Path, cases: list[QACase]
+) -> list[RetrievalScores]:
+    """Ingest the sample domain in-process (sharing the loaded embedder) and score each mode."""
+    index = KnowledgeIndex(embedder, ChunkStore.open(settings))
+    with InProcessRetrieval(index) as retrieval:
+        ingest_folder(retrieval, settings, "acme", kb_dir)
+        return evaluate_retrieval(retrieval, "acme", cases)
+
+
+def service_search_seconds(url: str) -> dict[str, tuple[float, float]]:
+    """The service's search histogram (embed + store, no HTTP): (sum s, count) per mode."""
+    text = httpx.get(f"{url}/metrics", timeout=30).text
+    found: dict[str, tuple[float, float]] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name != "finerag_retrieval_search_seconds":
+            continue
+        for sample in family.samples:
+            mode = sample.labels.get("mode", "")
+            total, count = found.get(mode, (0.0, 0.0))
+            if sample.name.endswith("_sum"):
+                total = sample.value
+            elif sample.name.endswith("_count"):
+                count = sample.value
+            found[mode] = (total, count)
+    return found
+
+
+def over_http(
+    backend: str,
+    data_dir: Path,
+    documents: list[tuple[str, Path]],
+    chunker: Chunker,
+    expected_chunks: int,
+    args: argparse.Namespace,
+    result: BackendResult,
+) -> None:
+    """Start the service on `data_dir` with this backend: time ingestion, then searches."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "FINERAG_DATA_DIR": str(data_dir),
+        "FINERAG_VECTOR_STORE": backend,
+        "FINERAG_QDRANT_URL": "",  # an embedded store, whatever the environment names
+        "FINERAG_LOG_FORMAT": "text",
+    }
+    process = ManagedProcess.start(
+        "retrieval",
+        [PYTHON, "-m", "finerag", "serve", "retrieval", "--port", str(port)],
+        env=env,
+        log_dir=data_dir,
+        ready_url=f"{url}/ready",
+        ready_timeout_s=300,
+    )
+    try:
+        with HttpRetrievalClient(url, timeout_s=600) as client:
+            items = [IngestItem(doc_id, path=path) for doc_id, path in documents]
+            started = time.perf_counter()
+            report = Ingestor(client, chunker).ingest("bench", items)
+            elapsed = time.perf_counter() - started
+            written = sum(d.chunks for d in report.documents)
+            if written != expected_chunks:
+                raise RuntimeError(f"ingested {written} chunks, expected {expected_chunks}")
+            result.ingest_rate = written / elapsed
+
+            if result.in_process is None:  # the latency store was skipped for this backend
+                return
+            result.http = {}
+            for mode in MODES:
+                for query in QUERIES[:2]:  # warm-up
+                    client.search(LATENCY_KB, SearchRequest(query=query, mode=mode, top_k=5))
+                before = service_search_seconds(url).get(mode, (0.0, 0.0))
+                times = []
+                for n in range(args.queries):
+                    request = SearchRequest(query=QUERIES[n % len(QUERIES)], mode=mode, top_k=5)
+                    started = time.perf_counter()
+                    client.search(LATENCY_KB, request)
+                    times.append((time.perf_counter() - started) * 1000)
+                result.http[mode] = times
+                after = service_search_seconds(url)[mode]
+                result.service_mean[mode] = (after[0] - before[0]) / (after[1] - before[1]) * 1000
+            counts = {c["name"]: c["points"] for c in client.list_collections()}
+            result.points = counts[LATENCY_KB]
+    finally:
+        process.stop()
+
+
+# --- report ------------------------------------------------------------------------------------
+LABEL = 46
+CELL = 16
+
+
+def row(label: str, *cells: str) -> None:
+    print(f"  {label:<{LABEL}}" + "".join(f"{cell:>{CELL}}" for cell in cells))
+
+
+def p50_p95(times: Sequence[float] | None) -> str:
+    if times is None:
+        return "skipped"
+    return f"{percentile(times, 0.5):.1f} / {percentile(times, 0.95):.1f}"
+
+
+def of_mode(section: dict[str, list[float]] | None, mode: str) -> list[float] | None:
+    return None if section is None else section[mode]
+
+
+def p95(times: Sequence[float] | None) -> float | None:
+    return None if times is None else percentile(times, 0.95)
+
+
+def verdict(value: float | None, goal: float, *, at_most: bool) -> str:
+    if value is None:
+        return "n/a"
+    met = value <= goal if at_most else value >= goal
+    return "met" if met else "MISSED"
+
+
+def compare(label: str, edge: float | None, local: float | None) -> str:
+    if edge is None:
+        return f"{label}: n/a"
+    if local is None:
+        return f"{label}: edge {edge:.1f} ms, local skipped"
+    return f"{label}: edge {edge:.1f} ms, local {local:.1f} ms, edge/local {edge / local:.2f}"
+
+
+def report(
+    args: argparse.Namespace,
+    model: str,
+    results: dict[str, BackendResult],
+    bare_rate: float,
+    chunks: int,
+    embed_ms: list[float],
+    questions: int,
+) -> None:
+    edge, local = results["edge"], results["local"]
+    ratios = {backend: r.ingest_rate / bare_rate for backend, r in results.items()}
+    print(f"\nRetrieval benchmark: Qdrant Edge vs qdrant-client local mode ({os.cpu_count()} CPUs)")
+    print(f"embedder {model}; latency store {args.points:,} points; {args.queries} searches/mode")
+    if local.in_process is None:
+        print(f"local mode's latency sections skipped: more than {args.skip_local_above:,} points")
+
+    print(f"\nIngestion ({args.docs} documents, {chunks} chunks)")
+    row("", *BACKENDS)
+    row("bare embedder, chunks/s (measured once)", *[f"{bare_rate:.1f}"] * len(BACKENDS))
+    row("end to end over HTTP, chunks/s", *(f"{r.ingest_rate:.1f}" for r in results.values()))
+    row("ratio (goal >= 0.8)", *(f"{ratio:.2f}" for ratio in ratios.values()))
+
+    print(f"\nLatency store ({args.points:,} points, written before the service opens it)")
+    row("", *BACKENDS)
+    row("write, s", *(f"{r.fill_s:.1f}" if r.in_process else "skipped" for r in results.values()))
+    row("points the service reports", *(str(r.points or "skipped") for r in results.values()))
+    print(f"  Edge optimisation (synchronous, before timing): {edge.optimise}")
+
+    print("\nIn-process ChunkStore.search, precomputed vectors, ms p50 / p95")
+    print("(goal: Edge p95 <= 5 ms at 100,000 points)")
+    row("mode", *BACKENDS)
+    for mode in MODES:
+        row(mode, *(p50_p95(of_mode(r.in_process, mode)) for r in results.values()))
+    row("query embedding alone (one text)", p50_p95(embed_ms), "(same model)")
+
+    print("\nSearch over HTTP, query embedding included, ms p50 / p95 (goal: hybrid p95 <= 25)")
+    row("mode", *BACKENDS)
+    for mode in MODES:
+        row(mode, *(p50_p95(of_mode(r.http, mode)) for r in results.values()))
+    print("where the time goes, means in ms: round trip / inside the service (embed + store)")
+    for mode in MODES:
+        cells = []
+        for result in results.values():
+            times = of_mode(result.http, mode)
+            inside = result.service_mean.get(mode)
+            cells.append(
+                "skipped" if times is None else f"{statistics.mean(times):.1f} / {inside:.1f}"
+            )
+        row(mode, *cells)
+
+    print(f"\nRetrieval quality, sample domain ({questions} questions with sources; chunk_tokens")
+    print("128, overlap 16; MRR over the top 10 hits, as `finerag eval retrieval`)")
+    row("backend, mode", "recall@5", "MRR", "nDCG@5")
+    for backend, result in results.items():
+        for s in result.quality:
+            row(f"{backend} {s.mode}", f"{s.recall[5]:.3f}", f"{s.mrr:.3f}", f"{s.ndcg[5]:.3f}")
+
+    http_edge, http_local = (p95(of_mode(r.http, "hybrid")) for r in (edge, local))
+    own_edge, own_local = (p95(of_mode(r.in_process, "hybrid")) for r in (edge, local))
+    at = "" if args.points == 100_000 else "; the goal is set at 100,000 points"
+    print("\nSummary")
+    print(f"  {compare('hybrid p95 over HTTP', http_edge, http_local)}")
+    print(f"  {compare('hybrid p95 in-process', own_edge, own_local)}")
+    print(
+        "  ingestion / bare embedder: "
+        + ", ".join(
+            f"{b} {ratio:.2f} ({verdict(ratio, 0.8, at_most=False)})" for b, ratio in ratios.items()
+        )
+        + " (goal >= 0.8)"
+    )
+    print(
+        f"  hybrid p95 over HTTP <= 25 ms: edge {verdict(http_edge, 25, at_most=True)}, "
+        f"local {verdict(http_local, 25, at_most=True)}"
+    )
+    print(
+        f"  Edge in-process p95 <= 5 ms: {verdict(own_edge, 5, at_most=True)}"
+        f" (at {args.points:,} points{at})"
+    )
+
+
+def run(args: argparse.Namespace, work: Path) -> None:
+    """Measure both backends under `work`, then print the report."""
+    base = Settings(_env_file=None, data_dir=work, qdrant_url=None)
+
+    # the bare embedder on exactly the passages the index will embed
+    chunker = Chunker(
+        load_token_counter(base.embedding_model),
+        chunk_tokens=base.chunk_tokens,
+        overlap_tokens=base.chunk_overlap_tokens,
+    )
+    documents = synthetic_documents(args.docs, seed=7)
+    chunking = Ingestor(None, chunker)  # type: ignore[arg-type]  # build_chunks never calls it
+    passages = [
+        passage_text(chunk)
+        for doc_id, data in documents
+        for parsed in parse_file(doc_id, data)
+        for chunk in chunking.build_chunks("bench", parsed)
+    ]
+    embedder = Embedder(
+        base.embedding_model, batch_size=base.embed_batch_size, threads=base.embed_threads
+    )
+    embedder.embed(passages[:8])  # warm-up
+    started = time.perf_counter()
+    embedder.embed(passages)
+    bare_rate = len(passages) / (time.perf_counter() - started)
+    files = []
+    for doc_id, data in documents:
+        path = work / "docs" / doc_id
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        files.append((doc_id, path))
+
+    # shared inputs: the latency corpus, the query vectors, the sample domain
+    corpus = latency_corpus(args.points, embedder, args.embed_all)
+    query_dense = embedder.embed(list(QUERIES))
+    queries = [
+        (vector.tolist(), sparse.query_vector(text))
+        for vector, text in zip(query_dense, QUERIES, strict=True)
+    ]
+    embed_ms = []
+    for n in range(args.queries):
+        started = time.perf_counter()
+        embedder.embed([QUERIES[n % len(QUERIES)]])
+        embed_ms.append((time.perf_counter() - started) * 1000)
+    domain = generate_sample_domain(work / "sample-domain")
+    lines = domain.qa_path.read_text(encoding="utf-8").splitlines()
+    cases = [QACase.model_validate_json(line) for line in lines if line.strip()]
+
+    results: dict[str, BackendResult] = {}
+    for backend in BACKENDS:
+        result = results[backend] = BackendResult()
+        service = base.model_copy(
+            update={
+                "data_dir": work / backend / "service",
+                "vector_store": backend,
+                "edge_optimize_after": NEVER,
+            }
+        )
+        if backend == "edge" or args.points <= args.skip_local_above:
+            print(f"[{backend}] latency store, in-process searches", flush=True)
+            fill_and_search(service, corpus, queries, args.queries, result)
+        print(f"[{backend}] sample-domain quality", flush=True)
+        quality = base.model_copy(
+            update={
+                "data_dir": work / backend / "quality",
+                "vector_store": backend,
+                **QUALITY_CHUNKING,
+            }
+        )
+        result.quality = sample_quality(quality, embedder, domain.kb_dir, cases)
+        print(f"[{backend}] service: ingestion and searches over HTTP", flush=True)
+        over_http(backend, service.data_dir, files, chunker, len(passages), args, result)
+
+    questions = sum(1 for case in cases if case.source_ids)
+    report(args, base.embedding_model, results, bare_rate, len(passages), embed_ms, questions)
 
 
 def main() -> None:
@@ -141,87 +504,16 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=60, help="synthetic documents to ingest")
     parser.add_argument("--points", type=int, default=10_000, help="chunks in the latency store")
     parser.add_argument("--queries", type=int, default=200, help="searches per mode")
+    parser.add_argument(
+        "--skip-local-above",
+        type=int,
+        default=20_000,
+        help="skip local mode's latency sections above this many points (it scans in Python)",
+    )
     parser.add_argument("--embed-all", action="store_true", help="embed every latency chunk")
     args = parser.parse_args()
-
-    work = Path(tempfile.mkdtemp(prefix="finerag-bench-"))
-    settings = Settings(data_dir=work / "data")
-    documents = synthetic_documents(args.docs, seed=7)
-
-    # 1. the bare embedder on the passages the index will embed
-    chunker = Chunker(
-        load_token_counter(settings.embedding_model),
-        chunk_tokens=settings.chunk_tokens,
-        overlap_tokens=settings.chunk_overlap_tokens,
-    )
-    # Chunking only: build_chunks never calls retrieval.
-    ingestor_for_chunks = Ingestor(None, chunker)  # type: ignore[arg-type]
-    passages = [
-        passage_text(chunk)
-        for doc_id, data in documents
-        for parsed in parse_file(doc_id, data)
-        for chunk in ingestor_for_chunks.build_chunks("bench", parsed)
-    ]
-    embedder = Embedder(settings.embedding_model, batch_size=settings.embed_batch_size)
-    embedder.embed(passages[:8])  # warm-up
-    started = time.perf_counter()
-    embedder.embed(passages)
-    bare_rate = len(passages) / (time.perf_counter() - started)
-
-    # 3a. fill the latency store while no service holds the local store
-    fill_store(settings, "latency", args.points, embedder, args.embed_all)
-    del embedder
-
-    process, url = start_retrieval(settings.data_dir, work)
-    try:
-        # 2. end-to-end ingestion over HTTP on the same documents
-        folder = work / "docs"
-        items = []
-        for doc_id, data in documents:
-            path = folder / doc_id
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
-            items.append(IngestItem(doc_id, path=path))
-        with HttpRetrievalClient(url, timeout_s=600) as client:
-            ingestor = Ingestor(client, chunker)
-            started = time.perf_counter()
-            report = ingestor.ingest("bench", items)
-            elapsed = time.perf_counter() - started
-        written = sum(d.chunks for d in report.documents)
-        assert written == len(passages), (written, len(passages))
-        e2e_rate = written / elapsed
-
-        # 3b. search latency over HTTP
-        latency: dict[str, list[float]] = {}
-        with httpx.Client(base_url=url, timeout=60) as http:
-            for mode in ("dense", "sparse", "hybrid"):
-                for query in QUERIES[:2]:  # warm-up
-                    http.post("/v1/collections/latency/search", json={"query": query, "mode": mode})
-                times = []
-                for n in range(args.queries):
-                    body = {"query": QUERIES[n % len(QUERIES)], "mode": mode, "top_k": 5}
-                    started = time.perf_counter()
-                    response = http.post("/v1/collections/latency/search", json=body)
-                    times.append((time.perf_counter() - started) * 1000)
-                    response.raise_for_status()
-                latency[mode] = times
-            points = http.get("/v1/collections/latency").json()["points"]
-    finally:
-        process.stop()
-
-    print(f"\nRetrieval benchmark ({os.cpu_count()} CPUs, model {settings.embedding_model})\n")
-    print(f"{'measure':<44}{'value':>12}")
-    print(f"{'chunks ingested (' + str(len(documents)) + ' documents)':<44}{written:>12}")
-    print(f"{'bare embedder, chunks/s':<44}{bare_rate:>12.1f}")
-    print(f"{'ingestion end to end over HTTP, chunks/s':<44}{e2e_rate:>12.1f}")
-    print(f"{'ratio (goal >= 0.8)':<44}{e2e_rate / bare_rate:>12.2f}")
-    print(f"{'points in the latency store':<44}{points:>12}")
-    for mode, times in latency.items():
-        label = f"search {mode}, p50 / p95 ms (goal p95 <= 50)"
-        p50, p95 = percentile(times, 0.5), percentile(times, 0.95)
-        print(f"{label:<44}{p50:>6.1f} /{p95:>5.1f}")
-    every = [ms for times in latency.values() for ms in times]
-    print(f"\nmean of all searches: {statistics.mean(every):.1f} ms")
+    with tempfile.TemporaryDirectory(prefix="finerag-bench-") as work:
+        run(args, Path(work))
 
 
 if __name__ == "__main__":

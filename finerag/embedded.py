@@ -36,9 +36,11 @@ class InProcessRetrieval:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def upsert_chunks(self, kb: str, chunks: Sequence[Chunk]) -> int:
+    def upsert_chunks(
+        self, kb: str, chunks: Sequence[Chunk], *, replace_documents: bool = False
+    ) -> int:
         """Embed and store chunks (creating the collection if needed)."""
-        return self.index.upsert_chunks(kb, chunks)
+        return self.index.upsert_chunks(kb, chunks, replace_documents=replace_documents)
 
     def delete_document(self, kb: str, doc_id: str, *, keep_version: str | None = None) -> int:
         """Remove a document's chunks (all versions, or all but `keep_version`)."""

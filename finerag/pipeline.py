@@ -179,7 +179,7 @@ def demo_dataset(out: Path, model_dir: Path) -> Path:
         ingest_folder(retrieval, settings, "acme", domain.kb_dir)
         build_grounded_dataset(
             retrieval, "acme", domain.qa_path, model_dir, out / "dataset", top_k=DEMO_TOP_K,
-            max_seq_len=config.max_seq_len,
+            max_seq_len=config.max_length,
         )  # fmt: skip
     return out / "dataset"
 
@@ -243,7 +243,7 @@ def run_demo(
         with step("4. grounded fine-tuning dataset"):
             data_card = build_grounded_dataset(
                 retrieval, kb, domain.qa_path, model_dir, config.dataset,
-                top_k=DEMO_TOP_K, max_seq_len=config.max_seq_len,
+                top_k=DEMO_TOP_K, max_seq_len=config.max_length,
             )  # fmt: skip
             report(
                 f"   version {data_card['version']}: {data_card['counts']['train']} train / "
@@ -303,10 +303,12 @@ def evaluate_demo(
     max_cases: int | None = None,
     modes: tuple[Mode, ...] = ("no_rag", "rag"),
     variants: bool = True,
+    injection: bool = True,
 ) -> tuple[Any, Any]:
     """The evaluation suite with the release gate: on the dataset's validation questions when
     `dataset_dir` is given, else on every case of `qa_path`; with their paraphrases unless
-    `variants` is false (accuracy and hallucination score the questions as written)."""
+    `variants` is false (accuracy and hallucination score the questions as written), and the
+    prompt-injection suite unless `injection` is false."""
     from tqdm import tqdm
 
     from services.trainer.evaluation import (
@@ -335,6 +337,7 @@ def evaluate_demo(
                 max_tokens=DEMO_MAX_TOKENS,
                 variants=variants,
                 variant_kinds=DEMO_VARIANTS,
+                injection=injection,
                 step_by_step=False,
             ),
             retrieval=retrieval,

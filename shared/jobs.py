@@ -15,13 +15,13 @@ import json
 import secrets
 import time
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any
 
 import redis
 
 from shared.errors import ConflictError, NotFoundError
+from shared.schemas import EventLevel, JobStatus
 
-JobStatus = Literal["validating_files", "queued", "running", "succeeded", "failed", "cancelled"]
 TERMINAL: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
 MAX_ATTEMPTS = 3
 
@@ -178,7 +178,7 @@ class JobStore:
     def add_event(
         self,
         job_id: str,
-        level: str,
+        level: EventLevel,
         message: str,
         *,
         data: dict[str, Any] | None = None,

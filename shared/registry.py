@@ -34,7 +34,14 @@ class ModelCard(BaseModel):
     dataset_version: str | None = Field(None, description="Content hash of the training data.")
     job_id: str | None = None
     method: str = "qlora"
-    config: dict[str, Any] = Field(default_factory=dict, description="The resolved recipe config.")
+    config: dict[str, Any] = Field(
+        default_factory=dict, description="The recipe config the run was given (RecipeConfig)."
+    )
+    training_args: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The trl.SFTConfig it trained with, every argument resolved (its to_dict(), "
+        "less the output folder and masked tokens); empty in cards written before it was kept.",
+    )
     metrics: dict[str, Any] = Field(default_factory=dict, description="Training metrics.")
     evaluation: dict[str, Any] | None = Field(None, description="Evaluation report summary.")
     gate: dict[str, Any] | None = Field(None, description="Release-gate verdict.")

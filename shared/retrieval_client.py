@@ -42,8 +42,14 @@ class DocumentInfo(BaseModel):
 class RetrievalClient(Protocol):
     """What the ingestion core, the dataset builder and the gateway need from retrieval."""
 
-    def upsert_chunks(self, kb: str, chunks: Sequence[Chunk]) -> int:
-        """Embed and store chunks (creating the collection if needed); returns points written."""
+    def upsert_chunks(
+        self, kb: str, chunks: Sequence[Chunk], *, replace_documents: bool = False
+    ) -> int:
+        """Embed and store chunks in one write (creating the collection if needed).
+
+        Readers see the write whole or not at all. With `replace_documents`, each document's
+        other chunks go in the same step. Returns points written.
+        """
         ...
 
     def delete_document(self, kb: str, doc_id: str, *, keep_version: str | None = None) -> int:
@@ -140,9 +146,14 @@ class HttpRetrievalClient:
         _raise_for_error(response)
         return response.json()
 
-    def upsert_chunks(self, kb: str, chunks: Sequence[Chunk]) -> int:
-        """Embed and store chunks server-side; returns points written."""
-        body = {"chunks": [chunk.model_dump(mode="json") for chunk in chunks]}
+    def upsert_chunks(
+        self, kb: str, chunks: Sequence[Chunk], *, replace_documents: bool = False
+    ) -> int:
+        """Embed and store chunks server-side in one write; returns points written."""
+        body = {
+            "chunks": [chunk.model_dump(mode="json") for chunk in chunks],
+            "replace_documents": replace_documents,
+        }
         return int(self._call("PUT", f"/v1/collections/{_kb(kb)}/chunks", json=body)["upserted"])
 
     def delete_document(self, kb: str, doc_id: str, *, keep_version: str | None = None) -> int:

@@ -96,7 +96,19 @@ class Settings(BaseSettings):
         "redis://127.0.0.1:6379/0", description="Celery broker, job store and rate limits."
     )
     qdrant_url: str | None = Field(
-        None, description="Qdrant server URL; unset = qdrant-client local mode under data_dir."
+        None, description="Qdrant server URL; unset = the embedded store under data_dir."
+    )
+    vector_store: Literal["edge", "local"] = Field(
+        "edge",
+        description="Embedded store engine when qdrant_url is unset: edge = Qdrant Edge, "
+        "Qdrant's engine in-process; local = qdrant-client's local mode (a Python scan, for "
+        "tests and for stores made before Edge; `finerag migrate-store` moves them to Edge).",
+    )
+    edge_optimize_after: int = Field(
+        5000,
+        ge=1,
+        description="Points written or deleted in a collection that start a background "
+        "optimisation of its Edge shard (segment merge, HNSW build).",
     )
     qdrant_api_key: SecretStr | None = Field(None, description="API key of the Qdrant server.")
     retrieval_url: str | None = Field(
@@ -268,8 +280,13 @@ class Settings(BaseSettings):
 
     @property
     def qdrant_path(self) -> Path:
-        """Qdrant local-mode storage (used when qdrant_url is unset)."""
+        """qdrant-client local-mode storage (vector_store=local)."""
         return self.data_dir / "qdrant"
+
+    @property
+    def edge_path(self) -> Path:
+        """Qdrant Edge shards, one folder per knowledge base (vector_store=edge)."""
+        return self.data_dir / "edge"
 
 
 @lru_cache(maxsize=1)

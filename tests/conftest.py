@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.quality.background_demo import BACKGROUND_DEMO, BackgroundDemo
+
 
 @pytest.fixture(scope="session")
 def sample_domain(tmp_path_factory: pytest.TempPathFactory):
@@ -74,3 +76,28 @@ def sample_dataset(
     with InProcessRetrieval.open(sample_kb_settings) as retrieval:
         build_grounded_dataset(retrieval, SAMPLE_KB, sample_domain.qa_path, tiny_model_dir, out)
     return out
+
+
+# --- the reading-model demo, run beside the rest of the session ---------------------------------
+def _is_quality(item: pytest.Item) -> bool:
+    return item.get_closest_marker("quality") is not None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The quality tests run last: their demo has been running since collection ended."""
+    items.sort(key=_is_quality)  # stable: every other test keeps its order
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start `finerag demo` in the background when a quality test is selected
+    (tests/quality/background_demo.py says why)."""
+    if session.config.option.collectonly or not any(_is_quality(i) for i in session.items):
+        return
+    factory: pytest.TempPathFactory = session.config._tmp_path_factory  # type: ignore[attr-defined]
+    session.config.stash[BACKGROUND_DEMO] = BackgroundDemo.start(factory.mktemp("demo"))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    demo = config.stash.get(BACKGROUND_DEMO, None)
+    if demo is not None:
+        demo.stop()

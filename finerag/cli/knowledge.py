@@ -1,4 +1,4 @@
-"""Knowledge commands: `ingest`, `search`, `serve`, `eval retrieval`.
+"""Knowledge commands: `ingest`, `search`, `migrate-store`, `serve`, `eval retrieval`.
 
 `ingest` and `search` run the cores in-process on the local store by default, and call the
 services when FINERAG_INGESTION_URL / FINERAG_RETRIEVAL_URL are set (local mode allows one
@@ -164,6 +164,41 @@ def run_search(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- migrate-store -----------------------------------------------------------------------------
+
+
+def run_migrate_store(args: argparse.Namespace) -> int:
+    """`finerag migrate-store`: the local-mode store under the data dir, moved to Qdrant Edge."""
+    settings = get_settings()
+    if settings.qdrant_url:
+        raise InvalidRequestError(
+            "FINERAG_QDRANT_URL is set: the store is a Qdrant server, which needs no migration "
+            "(migrate-store moves the embedded local-mode store to Qdrant Edge)"
+        )
+    from tqdm import tqdm
+
+    from services.retrieval.core.store import ChunkStore, local_store_exists, migrate
+
+    source_dir = settings.qdrant_path
+    if not local_store_exists(settings):
+        raise InvalidRequestError(f"no local-mode store at {source_dir}: nothing to migrate")
+
+    source = ChunkStore.open(settings.model_copy(update={"vector_store": "local"}))
+    target = ChunkStore.open(settings.model_copy(update={"vector_store": "edge"}))
+    try:
+        total = sum(source.count(kb) for kb in source.backend.names())
+        with tqdm(total=total, unit="point", desc="migrating", disable=None) as bar:
+            copied = migrate(source, target, progress=bar.update)
+    finally:
+        source.close()
+        target.close()
+    for kb, points in copied.items():
+        said = "already in Qdrant Edge, left alone" if points is None else f"{points} points"
+        print(f"{kb}: {said}")
+    print(f"Qdrant Edge store: {settings.edge_path} (the default; {source_dir} can be removed)")
+    return 0
+
+
 # --- serve -------------------------------------------------------------------------------------
 
 
@@ -304,7 +339,7 @@ def _subcommand_group(subparsers: Any, name: str, help_text: str) -> Any:
 
 
 def register(subparsers: Any) -> None:
-    """Add `ingest`, `search`, `serve` and `eval retrieval` to the `finerag` command."""
+    """Add `ingest`, `search`, `migrate-store`, `serve` and `eval retrieval` to `finerag`."""
     ingest = subparsers.add_parser("ingest", help="ingest files or folders into a knowledge base")
     ingest.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (recursive)")
     ingest.add_argument("--kb", required=True, help="knowledge base name")
@@ -324,6 +359,14 @@ def register(subparsers: Any) -> None:
     serve.add_argument("--host", default="127.0.0.1", help="interface to bind (HTTP services)")
     serve.add_argument("--port", type=int, default=None, help="port (default: the target's own)")
     serve.set_defaults(func=run_serve)
+
+    migrate = subparsers.add_parser(
+        "migrate-store",
+        help="move the embedded local-mode store (data_dir/qdrant) to Qdrant Edge (data_dir/edge)",
+        description="Copies every collection with its vectors (nothing is embedded again), each "
+        "in one transaction: run it again after an interruption to finish.",
+    )
+    migrate.set_defaults(func=run_migrate_store)
 
     evaluate = _subcommand_group(subparsers, "eval", "measure retrieval or models")
     retrieval = evaluate.add_parser("retrieval", help="recall@k, MRR, nDCG@k per search mode")

@@ -38,7 +38,7 @@ class Category:
     noun: str  # "air purifier"
     plural: str  # "air purifiers"
     spec_label: str  # the label of the one spec only this family has
-    spec_kind: str  # the fact kind of that spec (see wording.py)
+    spec_kind: str  # the fact kind of that spec (see wording.yaml)
     error_prefix: str  # error codes of this family start with it
 
 

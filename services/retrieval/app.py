@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from services.retrieval.api import collections, health, search
 from services.retrieval.api.prometheus import install_request_metrics
 from services.retrieval.core.index import KnowledgeIndex
+from services.retrieval.core.store import local_store_exists
 from shared.fastapi_guards import install_service_http
 from shared.settings import Settings, get_settings
 
@@ -30,7 +31,21 @@ def create_app(settings: Settings | None = None, index: KnowledgeIndex | None = 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = index is None
         app.state.index = index or KnowledgeIndex.open(settings)
-        log.info("retrieval ready", extra={"store": settings.qdrant_url or "local"})
+        store = settings.qdrant_url or f"{settings.vector_store} under {settings.data_dir}"
+        log.info("retrieval ready", extra={"store": store})
+        embedded_edge = not settings.qdrant_url and settings.vector_store == "edge"
+        # The folder check comes first: one stat, where listing collections counts their points.
+        if (
+            owned
+            and embedded_edge
+            and local_store_exists(settings)
+            and not app.state.index.store.collections()
+        ):
+            log.warning(
+                "the knowledge bases are in a local-mode store at %s, which this version no "
+                "longer reads by default: run `finerag migrate-store` to move them to Edge",
+                settings.qdrant_path,
+            )
         try:
             yield
         finally:

@@ -166,9 +166,9 @@ def job_config_overrides(record: dict[str, Any], dataset: Path, output_dir: Path
     overrides: dict[str, Any] = dict(record.get("config") or {})
     hyper = record.get("hyperparameters") or {}
     if isinstance(hyper.get("n_epochs"), int | float):
-        overrides["num_epochs"] = hyper["n_epochs"]
+        overrides["num_train_epochs"] = hyper["n_epochs"]
     if isinstance(hyper.get("batch_size"), int):
-        overrides["per_device_batch_size"] = hyper["batch_size"]
+        overrides["per_device_train_batch_size"] = hyper["batch_size"]
     overrides.update(
         base_model=record["model"],
         dataset=str(dataset),

@@ -59,9 +59,9 @@ class PreparedData:
     token_counts: list[int] = field(default_factory=list)
 
 
-def prepare_data(dataset_dir: Path, tokenizer: Any, max_seq_len: int) -> PreparedData:
+def prepare_data(dataset_dir: Path, tokenizer: Any, max_length: int) -> PreparedData:
     """Read and tokenize train/validation chat JSONL; drop (never truncate) examples over
-    `max_seq_len`. Rows are TRL's tokenized form (`input_ids`, `completion_mask`), encoded as the
+    `max_length`. Rows are TRL's tokenized form (`input_ids`, `completion_mask`), encoded as the
     gateway encodes prompts (`services.trainer.labels.label_example`)."""
     data = PreparedData([], [])
     for split in ("train", "validation"):
@@ -72,7 +72,7 @@ def prepare_data(dataset_dir: Path, tokenizer: Any, max_seq_len: int) -> Prepare
         for messages in iter_chat_jsonl(path):
             example = label_example(tokenizer, messages)
             length = len(example.input_ids)
-            if length > max_seq_len:
+            if length > max_length:
                 data.dropped_too_long += 1
                 continue
             rows.append(
@@ -81,22 +81,121 @@ def prepare_data(dataset_dir: Path, tokenizer: Any, max_seq_len: int) -> Prepare
             data.token_counts.append(length)
     if not data.train:
         raise TrainingRefused(
-            f"no training example fits max_seq_len={max_seq_len} in {dataset_dir}; "
-            "raise max_seq_len or use shorter contexts",
-            param="max_seq_len",
+            f"no training example fits max_length={max_length} in {dataset_dir}; "
+            "raise max_length or use shorter contexts",
+            param="max_length",
         )
     return data
 
 
 def _resolve_precision(config: RecipeConfig, profile: DeviceProfile) -> bool:
     """Whether to train in bf16; refuses a bf16 request the device cannot honour."""
-    if config.precision == "bf16" and not profile.bf16:
+    if config.bf16 is True and not profile.bf16:
         raise TrainingRefused(
             f"bf16 precision is not supported on this device ({profile.device}); "
-            "use precision=fp32 or precision=auto",
-            param="precision",
+            "use bf16=false (fp32) or bf16=auto",
+            param="bf16",
         )
-    return profile.bf16 if config.precision == "auto" else config.precision == "bf16"
+    return profile.bf16 if config.bf16 == "auto" else config.bf16
+
+
+def _resolve_checkpointing(config: RecipeConfig, profile: DeviceProfile) -> bool:
+    """Whether to checkpoint activations: as asked, or (auto) where memory is the limit."""
+    if config.gradient_checkpointing == "auto":
+        return profile.gradient_checkpointing
+    return config.gradient_checkpointing
+
+
+# The SFTConfig arguments the recipe fixes instead of reading them from its config: each follows
+# from how the recipe works (and is recorded in the model card with the rest), none is a choice
+# that one run makes differently from another.
+FIXED_TRAINING_ARGUMENTS: dict[str, Any] = {
+    "fp16": False,  # bf16, or fp32 with bf16=false: fp16 would need loss scaling
+    "save_strategy": "steps",  # a checkpoint every save_steps: what a resumed job restarts from
+    "metric_for_best_model": "eval_loss",  # early stopping's measure, the one metric evaluated
+    "greater_is_better": False,
+    "include_num_input_tokens_seen": "non_padding",  # the tokens/s of the job's events
+    "dataloader_num_workers": 0,  # the rows are tokenized and in memory
+    "disable_tqdm": False,
+}
+
+
+def training_arguments(
+    config: RecipeConfig, output_dir: Path, profile: DeviceProfile, *, has_eval: bool
+) -> Any:
+    """The run's `SFTConfig`: every TRL knob of `config` under its own name, its `auto` and
+    `null` values resolved (for the device of `profile`), what the data decides (evaluation only
+    with a validation split) and `FIXED_TRAINING_ARGUMENTS`."""
+    from transformers.integrations.integration_utils import INTEGRATION_TO_CALLBACK
+    from trl import SFTConfig
+
+    bf16 = _resolve_precision(config, profile)
+    checkpointing = _resolve_checkpointing(config, profile)
+    optim = config.optim
+    if optim == "auto":
+        optim = "paged_adamw_8bit" if profile.device == "cuda" else "adamw_torch"
+    eval_batch_size = config.per_device_eval_batch_size or config.per_device_train_batch_size
+    report_to = config.report_to if isinstance(config.report_to, str) else list(config.report_to)
+    args = SFTConfig(
+        output_dir=str(output_dir),
+        # data
+        max_length=config.max_length,
+        packing=config.packing,
+        packing_strategy=config.packing_strategy,
+        completion_only_loss=config.completion_only_loss,
+        # optimisation
+        per_device_train_batch_size=config.per_device_train_batch_size,
+        per_device_eval_batch_size=eval_batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        learning_rate=config.learning_rate,
+        lr_scheduler_type=config.lr_scheduler_type,
+        warmup_steps=config.warmup_steps,
+        weight_decay=config.weight_decay,
+        max_grad_norm=config.max_grad_norm,
+        num_train_epochs=config.num_train_epochs,
+        max_steps=config.max_steps,
+        optim=optim,
+        bf16=bf16,
+        gradient_checkpointing=checkpointing,
+        # Non-reentrant checkpointing, as PyTorch recommends: the same gradients.
+        gradient_checkpointing_kwargs={"use_reentrant": False} if checkpointing else None,
+        use_cpu=profile.device == "cpu",
+        seed=config.seed,
+        data_seed=config.seed if config.data_seed is None else config.data_seed,
+        # evaluation, checkpoints, logs
+        eval_strategy="steps" if has_eval else "no",
+        eval_steps=config.eval_steps,
+        save_steps=config.save_steps,
+        save_total_limit=config.save_total_limit,
+        logging_steps=config.logging_steps,
+        load_best_model_at_end=has_eval and config.early_stopping_patience > 0,
+        report_to=report_to,
+        **FIXED_TRAINING_ARGUMENTS,
+    )
+    # A list once SFTConfig has read it ("none" is [], "all" the integrations installed).
+    reported: list[str] = list(args.report_to or [])
+    unknown = [name for name in reported if name not in INTEGRATION_TO_CALLBACK]
+    if unknown:
+        raise TrainingRefused(
+            f"report_to: {', '.join(unknown)} is not an integration of transformers; "
+            f"choose from {', '.join(INTEGRATION_TO_CALLBACK)}, or none",
+            param="report_to",
+        )
+    return args
+
+
+def training_arguments_record(args: Any) -> dict[str, Any]:
+    """The resolved `SFTConfig` for the model card: TRL's own `to_dict()` (every argument, the
+    defaults included, so the card says how the run trained even after TRL changes a default),
+    less `output_dir` (a folder on the machine that trained, already in the card's config) and
+    the `*_token` fields that `to_dict()` masks as `<NAME_TOKEN>` (placeholders that say nothing).
+    """
+    record = {
+        key: value
+        for key, value in args.to_dict().items()
+        if key != "output_dir" and value != f"<{key.upper()}>"
+    }
+    return dict(json.loads(json.dumps(record, default=str)))
 
 
 class ProgressEvents:
@@ -159,21 +258,17 @@ class QLoRARecipe:
         config.check_files()
         detected = device_profile()
         bf16 = _resolve_precision(config, detected)
-        # The base loads and computes in the resolved precision (precision=fp32 on an AMX CPU
+        # The base loads and computes in the resolved precision (bf16=false on an AMX CPU
         # or a bf16 GPU means fp32 weights and 4-bit compute, not only fp32 adapters).
         self.profile = profile = replace(detected, bf16=bf16)
-        checkpointing = (
-            profile.gradient_checkpointing
-            if config.gradient_checkpointing == "auto"
-            else config.gradient_checkpointing == "on"
-        )
+        checkpointing = _resolve_checkpointing(config, profile)
         model_config = AutoConfig.from_pretrained(config.base_model)
         estimate = estimate_memory(
             model_config,
             quantization=config.quantization,
             lora_r=config.lora_r,
-            batch_size=config.per_device_batch_size,
-            seq_len=config.max_seq_len,
+            batch_size=config.per_device_train_batch_size,
+            seq_len=config.max_length,
             compute_bytes=2 if bf16 else 4,
             gradient_checkpointing=checkpointing,
             device=profile.device,
@@ -186,18 +281,20 @@ class QLoRARecipe:
         if estimate.total > 0.9 * capacity:
             raise TrainingRefused(
                 f"this run needs about {estimate.total / GiB:.1f} GiB but the {profile.device} "
-                f"has {capacity / GiB:.1f} GiB: lower per_device_batch_size "
-                f"({config.per_device_batch_size}) or max_seq_len ({config.max_seq_len}), "
-                "use quantization=4bit, or gradient_checkpointing=on",
-                param="per_device_batch_size",
+                f"has {capacity / GiB:.1f} GiB: lower per_device_train_batch_size "
+                f"({config.per_device_train_batch_size}) or max_length ({config.max_length}), "
+                "use quantization=4bit, or gradient_checkpointing=true",
+                param="per_device_train_batch_size",
             )
 
         tokenizer = load_tokenizer(config.base_model)
-        self.data = data = prepare_data(config.dataset, tokenizer, config.max_seq_len)
+        self.data = data = prepare_data(config.dataset, tokenizer, config.max_length)
         self.report(
             f"data: {len(data.train)} train / {len(data.validation)} validation examples, "
-            f"{data.dropped_too_long} dropped as longer than {config.max_seq_len} tokens"
+            f"{data.dropped_too_long} dropped as longer than {config.max_length} tokens"
         )
+        # Before the model loads, so that a setting TRL or transformers refuses fails first.
+        args = training_arguments(config, self.output_dir, profile, has_eval=bool(data.validation))
         model = load_base_model(
             config.base_model,
             quantization=config.quantization,
@@ -211,64 +308,18 @@ class QLoRARecipe:
                 dequantizing_4bit_matmul(model)  # evaluation runs the training kernel, 4.7x faster
 
             model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=checkpointing)
-        self.trainer = self._build_trainer(model, tokenizer, bf16=bf16, checkpointing=checkpointing)
+        self.trainer = self._build_trainer(model, tokenizer, args)
 
-    def _build_trainer(self, model: Any, tokenizer: Any, *, bf16: bool, checkpointing: bool) -> Any:
+    def _build_trainer(self, model: Any, tokenizer: Any, args: Any) -> Any:
         import torch
         from datasets import Dataset
         from transformers import EarlyStoppingCallback
-        from trl import SFTConfig
 
         from services.trainer.completion_loss import CompletionLossSFTTrainer
 
         config, data = self.config, self.data
         assert data is not None
-        assert self.profile is not None
         has_eval = bool(data.validation)
-        report_to = ["tensorboard"]
-        if _wandb_configured():
-            report_to.append("wandb")
-        optimizer = config.optimizer
-        if optimizer == "auto":
-            optimizer = "paged_adamw_8bit" if self.profile.device == "cuda" else "adamw_torch"
-        args = SFTConfig(
-            output_dir=str(self.output_dir),
-            per_device_train_batch_size=config.per_device_batch_size,
-            per_device_eval_batch_size=config.per_device_batch_size,
-            gradient_accumulation_steps=config.gradient_accumulation_steps,
-            learning_rate=config.learning_rate,
-            lr_scheduler_type=config.lr_scheduler,
-            warmup_steps=config.warmup_ratio,
-            weight_decay=config.weight_decay,
-            max_grad_norm=config.max_grad_norm,
-            num_train_epochs=config.num_epochs,
-            max_steps=config.max_steps,
-            optim=optimizer,
-            bf16=bf16,
-            fp16=False,
-            use_cpu=self.profile.device == "cpu",
-            gradient_checkpointing=checkpointing,
-            gradient_checkpointing_kwargs={"use_reentrant": False} if checkpointing else None,
-            seed=config.seed,
-            data_seed=config.seed,
-            max_length=config.max_seq_len,
-            packing=config.packing,
-            packing_strategy="bfd",  # padding-free: packed rows attend only within themselves
-            completion_only_loss=True,
-            eval_strategy="steps" if has_eval else "no",
-            eval_steps=config.eval_steps,
-            save_strategy="steps",
-            save_steps=config.save_steps,
-            save_total_limit=config.save_total_limit,
-            logging_steps=config.logging_steps,
-            load_best_model_at_end=has_eval and config.early_stopping_patience > 0,
-            metric_for_best_model="eval_loss",
-            greater_is_better=False,
-            report_to=report_to,
-            include_num_input_tokens_seen="non_padding",
-            dataloader_num_workers=0,
-            disable_tqdm=False,
-        )
         callbacks = [_EventCallback(ProgressEvents(self.on_event)), *self.extra_callbacks]
         if has_eval and config.early_stopping_patience > 0:
             callbacks.append(EarlyStoppingCallback(config.early_stopping_patience))
@@ -282,13 +333,13 @@ class QLoRARecipe:
                 config.lora_r,
                 config.lora_alpha,
                 config.lora_dropout,
-                config.target_modules,
+                config.lora_target_modules,
                 model=model,
                 layers=config.lora_layers,
             ),
             callbacks=callbacks,
         )
-        if not bf16 and trainer.model is not None:
+        if not args.bf16 and trainer.model is not None:
             # TRL casts QLoRA adapters to bf16 (the paper's setting); on a device without fast
             # bf16 that is slower and less precise, so the adapters train in fp32 there.
             for parameter in trainer.model.parameters():
@@ -306,11 +357,11 @@ class QLoRARecipe:
         except Exception as exc:
             if _is_out_of_memory(exc):
                 raise TrainingRefused(
-                    "out of memory: lower per_device_batch_size "
-                    f"({self.config.per_device_batch_size}) or max_seq_len "
-                    f"({self.config.max_seq_len}), or set gradient_checkpointing=on",
+                    "out of memory: lower per_device_train_batch_size "
+                    f"({self.config.per_device_train_batch_size}) or max_length "
+                    f"({self.config.max_length}), or set gradient_checkpointing=true",
                     code="out_of_memory",
-                    param="per_device_batch_size",
+                    param="per_device_train_batch_size",
                 ) from exc
             raise
         metrics = dict(result.metrics)
@@ -343,6 +394,7 @@ class QLoRARecipe:
             job_id=job_id,
             method="qlora" if self.config.quantization == "4bit" else "lora",
             config=json.loads(self.config.model_dump_json()),
+            training_args=training_arguments_record(self.trainer.args),
             metrics={k: v for k, v in metrics.items() if _is_number(v)},
             **(extra or {}),
         )
@@ -386,13 +438,6 @@ def _is_out_of_memory(exc: BaseException) -> bool:
     import torch
 
     return isinstance(exc, torch.cuda.OutOfMemoryError | MemoryError) or "out of memory" in str(exc)
-
-
-def _wandb_configured() -> bool:
-    import importlib.util
-    import os
-
-    return bool(os.environ.get("WANDB_API_KEY")) and importlib.util.find_spec("wandb") is not None
 
 
 class _EventCallback(TrainerCallback):

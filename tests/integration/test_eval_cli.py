@@ -40,7 +40,7 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory, sample_kb_settings, tiny_
     """The sample knowledge base's store (shared, read-only here) and a registry with a LoRA
     adapter on the tiny model (random weights: it really changes the answers, for the worse)."""
     data = tmp_path_factory.mktemp("eval-data")
-    (data / "qdrant").symlink_to(sample_kb_settings.qdrant_path, target_is_directory=True)
+    (data / "edge").symlink_to(sample_kb_settings.edge_path, target_is_directory=True)
     build_adapter(tiny_model_dir, data / "models", MODEL)
     return data
 

@@ -191,6 +191,12 @@ def test_job_trains_and_publishes_an_adapter_whose_weights_moved(
     card = json.loads((entry / "card.json").read_text())
     assert card["base_model"] == str(tiny_model_dir)
     assert card["job_id"] == job["id"]
+    # The card keeps the SFTConfig the worker trained with: the job's config, resolved.
+    assert card["config"]["per_device_train_batch_size"] == QUICK["per_device_train_batch_size"]
+    assert card["training_args"]["per_device_train_batch_size"] == 2
+    assert card["training_args"]["max_length"] == QUICK["max_length"]
+    assert card["training_args"]["max_steps"] == 4
+    assert card["training_args"]["optim"] == "adamw_torch"  # optim=auto on the CPU
     model = PeftModel.from_pretrained(load_base_model(tiny_model_dir), entry)
     lora_b = [p for n, p in model.named_parameters() if "lora_B" in n]
     assert lora_b

@@ -291,9 +291,13 @@ def training_file(gateway: str) -> str:
 @pytest.mark.parametrize(
     ("change", "param"),
     [
-        ({"config": {"num_epochs": 1e9}}, "config.num_epochs"),
+        ({"config": {"num_train_epochs": 1e9}}, "config.num_train_epochs"),
+        ({"config": {"num_epochs": 1}}, "config.num_epochs"),  # renamed: the error says so
         ({"config": {"max_steps": 10**12}}, "config.max_steps"),
-        ({"config": {"per_device_batch_size": 100_000}}, "config.per_device_batch_size"),
+        (
+            {"config": {"per_device_train_batch_size": 100_000}},
+            "config.per_device_train_batch_size",
+        ),
         ({"config": {"no_such_knob": 1}}, "config.no_such_knob"),
         ({"config": {"lora_r": "8"}}, "config.lora_r"),
         ({"knowledge_base": "acme#x"}, "knowledge_base"),

@@ -1,6 +1,6 @@
 """The knowledge data plane end to end: both services and a Celery worker as real processes.
 
-Redis DB 5 is flushed and used only here; Qdrant runs in local mode inside the retrieval
+Redis DB 5 is flushed and used only here; Qdrant Edge runs inside the retrieval
 process, under a temporary FINERAG_DATA_DIR. Everything is driven over HTTP with httpx.
 
 Each test stands alone, in any order: what it needs ingested comes from a fixture (the shared

@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOK = REPO / "notebooks" / "colab_finetune.ipynb"
 QUICK_RECIPE = ["max_steps=2", "eval_steps=1", "save_steps=2", "logging_steps=1",
-                "per_device_batch_size=2", "max_seq_len=1024"]  # fmt: skip
+                "per_device_train_batch_size=2", "max_length=1024"]  # fmt: skip
 QUICK_EVAL = ["--no-variants", "--no-step-by-step", "--max-tokens", "8", "--bootstrap", "20"]
 
 

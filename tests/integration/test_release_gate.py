@@ -60,7 +60,7 @@ def data_dir(
     from shared.settings import Settings
 
     data = tmp_path_factory.mktemp("gate-data")
-    (data / "qdrant").symlink_to(sample_kb_settings.qdrant_path, target_is_directory=True)
+    (data / "edge").symlink_to(sample_kb_settings.edge_path, target_is_directory=True)
     settings = Settings(_env_file=None, data_dir=data)
     _train(settings, tiny_model_dir, sample_dataset, "acme-trained", steps=40)
     _train(settings, tiny_model_dir, sample_dataset, "acme-undertrained", steps=1)

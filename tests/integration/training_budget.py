@@ -4,8 +4,8 @@ from __future__ import annotations
 
 # Sent as a job's `config`: tiny batches, a checkpoint and an evaluation every two steps.
 QUICK: dict[str, object] = {
-    "per_device_batch_size": 2,
-    "max_seq_len": 1024,
+    "per_device_train_batch_size": 2,
+    "max_length": 1024,
     "eval_steps": 2,
     "save_steps": 2,
     "logging_steps": 1,

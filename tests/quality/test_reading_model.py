@@ -1,6 +1,7 @@
 """The claim FineRAG exists for, measured end to end on a model that reads.
 
-`finerag demo` runs as a user runs it (a subprocess, the default SmolLM2-135M-Instruct base):
+`finerag demo` runs as a user runs it (a subprocess, the default SmolLM2-135M-Instruct base,
+started with the session and run beside the other tests: tests/quality/background_demo.py):
 ingest the sample domain, build the grounded dataset, QLoRA, evaluate base and fine-tuned on
 held-out questions and their paraphrases, apply the shipped release gate, then ask both models
 about a hand-written knowledge base of another company that training never saw. The assertions
@@ -11,15 +12,13 @@ step must fail the same gate, or the gate would prove nothing.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from services.trainer.evaluation.report import Report
+from tests.quality.background_demo import BACKGROUND_DEMO, BackgroundDemo
 
 pytestmark = pytest.mark.quality
 
@@ -27,18 +26,14 @@ ONE_STEP_CASES = 20  # as written, with RAG: enough to see an adapter that learn
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    out = tmp_path_factory.mktemp("demo")
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "FINERAG_DATA_DIR": str(out / "data")}
-    completed = subprocess.run(
-        [sys.executable, "-m", "finerag", "demo", "--out", str(out)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-        check=False,
-    )
+def demo(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The demo the session started in the background (tests/conftest.py), awaited."""
+    run = pytestconfig.stash.get(BACKGROUND_DEMO, None)
+    if run is None:  # selected in a way collection did not see: run it now
+        run = BackgroundDemo.start(tmp_path_factory.mktemp("demo"))
+    completed = run.wait()
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    out = run.out
     summary = json.loads((out / "demo.json").read_text())
     return {
         "out": out,
@@ -138,7 +133,7 @@ def test_an_adapter_trained_for_one_step_fails_the_gate(demo: dict[str, Any]) ->
         _evaluation, verdict = evaluate_demo(
             settings, retrieval, "acme", out / "sample" / "qa.jsonl", model_dir,
             dataset, "one-step", out / "evaluation-one-step",
-            max_cases=ONE_STEP_CASES, modes=("rag",), variants=False,
+            max_cases=ONE_STEP_CASES, modes=("rag",), variants=False, injection=False,
         )  # fmt: skip
     assert not verdict.passed, verdict
     failed = {rule.metric for rule in verdict.rules if not rule.skipped and not rule.passed}

@@ -18,6 +18,7 @@ from finerag.sample_domain import SampleDomain, generate_sample_domain, iter_cor
 from finerag.sample_domain.catalog import invent_catalog
 from finerag.sample_domain.knowledge_base import compose_documents
 from finerag.sample_domain.variants import add_typos
+from finerag.sample_domain.wording import _wording
 from shared.schemas import QACase
 
 SEED = 7
@@ -279,6 +280,19 @@ def test_wordings_vary_for_one_kind_of_fact(cases: list[dict]) -> None:
     ]
     openings = {" ".join(question.split()[:2]) for question in product_prices}
     assert len(openings) >= 3, openings
+
+
+@pytest.mark.parametrize(
+    ("entry", "error"),
+    [
+        ({"questions": ["Price of {e}?", "Cost of {e}?"], "terse": "{t}?"}, "at least 3"),
+        ({"questions": ["A {e}?", "B {e}?", "C {x}?"], "terse": "{t}?"}, "unknown placeholder"),
+        ({"questions": ["A {e}?", "B {e}?", "C {e}?"]}, "needs 'questions' and 'terse'"),
+    ],
+)
+def test_a_malformed_wording_is_refused_by_name(entry: dict, error: str) -> None:
+    with pytest.raises(ValueError, match=rf"policy\.broken.*{error}"):
+        _wording("policy.broken", entry)
 
 
 def test_variants_keep_the_question_and_cover_every_kind(cases: list[dict]) -> None:

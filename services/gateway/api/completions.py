@@ -10,7 +10,7 @@ from services.gateway.api.guards import check_knowledge_base
 from services.gateway.api.protocol import (
     ChatCompletionRequest,
     CompletionRequestBody,
-    completion_body,
+    completion_response,
     parse_body,
 )
 from services.gateway.api.sse import ChunkWriter, stream_events
@@ -26,7 +26,8 @@ def _serve(body: ChatCompletionRequest | CompletionRequestBody) -> ResponseRetur
     core_request = body.to_core()
     prepared = service.prepare(core_request)
     if not body.stream:
-        return jsonify(completion_body(service.collect(prepared), core_request.kind))
+        answer = completion_response(service.collect(prepared), core_request.kind)
+        return jsonify(answer.model_dump(mode="json"))
     writer = ChunkWriter(
         prepared.id, prepared.created, prepared.model, core_request.kind, body.include_usage
     )

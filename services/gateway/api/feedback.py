@@ -6,7 +6,7 @@ from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from services.gateway.api.deps import get_runtime
-from services.gateway.api.protocol import FeedbackRequest, parse_body
+from services.gateway.api.protocol import Feedback, FeedbackRequest, parse_body
 from shared.wire_json import read_json
 
 feedback_bp = Blueprint("feedback", __name__)
@@ -19,6 +19,5 @@ def post_feedback() -> ResponseReturnValue:
     feedback_id = get_runtime().feedback.record_feedback(
         body.completion_id, body.rating, correction=body.correction, comment=body.comment
     )
-    return jsonify(
-        {"id": feedback_id, "object": "feedback", "completion_id": body.completion_id}
-    ), 201
+    receipt = Feedback(id=feedback_id, completion_id=body.completion_id)
+    return jsonify(receipt.model_dump(mode="json")), 201

@@ -7,7 +7,7 @@ from flask.typing import ResponseReturnValue
 
 from services.gateway.api.deps import get_settings_of_app
 from services.gateway.api.guards import check_knowledge_base
-from services.gateway.core.fine_tuning import FineTuningService, public_job
+from services.gateway.core.fine_tuning import FineTuningService
 from shared.errors import InvalidRequestError
 from shared.files import FileStore
 from shared.jobs import JobStore
@@ -45,20 +45,20 @@ def upload_file() -> ResponseReturnValue:
     if upload is None:
         raise InvalidRequestError("multipart field 'file' is required", param="file")
     purpose = request.form.get("purpose", "")
-    record = _service().files.save(upload.read(), upload.filename or "upload.jsonl", purpose)
-    return jsonify(record)
+    saved = _service().save_file(upload.read(), upload.filename or "upload.jsonl", purpose)
+    return jsonify(saved.model_dump(mode="json"))
 
 
 @fine_tuning_bp.get("/v1/files")
 def list_files() -> ResponseReturnValue:
     """Every uploaded file, newest first."""
-    return jsonify({"object": "list", "data": _service().files.list_files()})
+    return jsonify(_service().list_files().model_dump(mode="json"))
 
 
 @fine_tuning_bp.get("/v1/files/<file_id>")
 def get_file(file_id: str) -> ResponseReturnValue:
     """One file's metadata."""
-    return jsonify(_service().files.get(file_id))
+    return jsonify(_service().file(file_id).model_dump(mode="json"))
 
 
 @fine_tuning_bp.post("/v1/fine_tuning/jobs")
@@ -69,41 +69,36 @@ def create_job() -> ResponseReturnValue:
         raise InvalidRequestError("the body must be a JSON object")
     if isinstance(body.get("knowledge_base"), str):
         check_knowledge_base(body["knowledge_base"])
-    return jsonify(_service().create(body))
+    return jsonify(_service().create(body).model_dump(mode="json"))
 
 
 @fine_tuning_bp.get("/v1/fine_tuning/jobs")
 def list_jobs() -> ResponseReturnValue:
     """Jobs, newest first (`after`, `limit`)."""
-    jobs, has_more = _service().store.list_jobs(after=request.args.get("after"), limit=_limit())
-    return jsonify({"object": "list", "data": [public_job(j) for j in jobs], "has_more": has_more})
+    page = _service().list_jobs(after=request.args.get("after"), limit=_limit())
+    return jsonify(page.model_dump(mode="json"))
 
 
 @fine_tuning_bp.get("/v1/fine_tuning/jobs/<job_id>")
 def get_job(job_id: str) -> ResponseReturnValue:
     """One job."""
-    return jsonify(public_job(_service().store.get(job_id)))
+    return jsonify(_service().job(job_id).model_dump(mode="json"))
 
 
 @fine_tuning_bp.post("/v1/fine_tuning/jobs/<job_id>/cancel")
 def cancel_job(job_id: str) -> ResponseReturnValue:
     """Stop a job: at once if queued, within one training step if running."""
-    store = _service().store
-    store.request_cancel(job_id)
-    return jsonify(public_job(store.get(job_id)))
+    return jsonify(_service().cancel(job_id).model_dump(mode="json"))
 
 
 @fine_tuning_bp.get("/v1/fine_tuning/jobs/<job_id>/events")
 def list_events(job_id: str) -> ResponseReturnValue:
     """Events, newest first: status changes and metrics (step, loss, eval loss, tokens/s, ETA)."""
-    events = _service().store.events(job_id, limit=_limit() if "limit" in request.args else 100)
-    return jsonify({"object": "list", "data": events, "has_more": False})
+    limit = _limit() if "limit" in request.args else 100
+    return jsonify(_service().events(job_id, limit=limit).model_dump(mode="json"))
 
 
 @fine_tuning_bp.get("/v1/fine_tuning/jobs/<job_id>/checkpoints")
 def list_checkpoints(job_id: str) -> ResponseReturnValue:
     """Saved checkpoints, newest first."""
-    checkpoints = [
-        {k: v for k, v in c.items() if k != "path"} for c in _service().store.checkpoints(job_id)
-    ]
-    return jsonify({"object": "list", "data": checkpoints, "has_more": False})
+    return jsonify(_service().checkpoints(job_id).model_dump(mode="json"))

@@ -7,11 +7,22 @@ import logging
 from collections.abc import Iterable, Iterator
 from typing import Any, Literal
 
-from services.gateway.api.protocol import usage_body
-from services.gateway.core.rag import Citation
+from pydantic import MISSING
+
+from services.gateway.api.protocol import (
+    ChatCompletionChunk,
+    ChunkChoice,
+    ChunkDelta,
+    Citation,
+    CompletionUsage,
+    TextChoice,
+    TextCompletion,
+    citations_of,
+)
+from services.gateway.core import rag
 from services.gateway.core.serving import Usage
 from shared.errors import FineRAGError, error_body
-from shared.generation.events import Finished, TextDelta
+from shared.generation.events import Finished, FinishReason, TextDelta
 
 log = logging.getLogger("finerag.gateway.sse")
 
@@ -24,7 +35,8 @@ def sse_event(data: dict[str, Any]) -> str:
 
 
 class ChunkWriter:
-    """Builds the chunks of one streamed completion (chat deltas or text pieces)."""
+    """Builds the chunks of one streamed completion: chat deltas, or text pieces (OpenAI streams
+    a text completion as `text_completion` objects)."""
 
     def __init__(
         self,
@@ -36,65 +48,77 @@ class ChunkWriter:
     ) -> None:
         self.kind = kind
         self.include_usage = include_usage
-        self._base = {
-            "id": completion_id,
-            "object": "chat.completion.chunk" if kind == "chat" else "text_completion",
-            "created": created,
-            "model": model,
-        }
+        self._id, self._created, self._model = completion_id, created, model
 
     def chunk(
         self,
         *,
         text: str | None = None,
         role: bool = False,
-        finish_reason: str | None = None,
-        extra: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        """A chunk with one choice."""
-        if self.kind == "chat":
-            delta: dict[str, Any] = {}
-            if role:
-                delta["role"] = "assistant"
-            if text is not None:
-                delta["content"] = text
-            choice: dict[str, Any] = {"index": 0, "delta": delta}
-        else:
-            choice = {"index": 0, "text": text or ""}
-        choice["logprobs"] = None
-        choice["finish_reason"] = finish_reason
-        body = {**self._base, "choices": [choice], **(extra or {})}
-        if self.include_usage:
-            body["usage"] = None
-        return body
+        finish_reason: FinishReason | None = None,
+        citations: list[Citation] | MISSING = MISSING,
+    ) -> ChatCompletionChunk | TextCompletion:
+        """A chunk with one choice (`usage` null while a usage chunk is to come)."""
+        usage = None if self.include_usage else MISSING
+        if self.kind == "text":
+            return TextCompletion(
+                id=self._id,
+                created=self._created,
+                model=self._model,
+                choices=[TextChoice(text=text or "", finish_reason=finish_reason)],
+                citations=citations,
+                usage=usage,
+            )
+        delta = ChunkDelta(
+            role="assistant" if role else MISSING, content=MISSING if text is None else text
+        )
+        return ChatCompletionChunk(
+            id=self._id,
+            created=self._created,
+            model=self._model,
+            choices=[ChunkChoice(delta=delta, finish_reason=finish_reason)],
+            citations=citations,
+            usage=usage,
+        )
 
-    def usage_chunk(self, usage: Usage) -> dict[str, Any]:
+    def usage_chunk(self, usage: Usage) -> ChatCompletionChunk | TextCompletion:
         """The last chunk when `stream_options.include_usage`: no choices, the usage."""
-        return {**self._base, "choices": [], "usage": usage_body(usage)}
+        chunk_type = ChatCompletionChunk if self.kind == "chat" else TextCompletion
+        return chunk_type(
+            id=self._id,
+            created=self._created,
+            model=self._model,
+            choices=[],
+            usage=CompletionUsage.of(usage),
+        )
 
 
 def stream_events(
     writer: ChunkWriter,
     events: Iterable[TextDelta | Finished],
-    citations: list[Citation],
+    citations: list[rag.Citation],
 ) -> Iterator[str]:
     """The SSE text of a completion; an error mid-stream becomes an `error` event."""
-    extra = {"citations": [c.to_dict() for c in citations]} if citations else None
+
+    def send(chunk: ChatCompletionChunk | TextCompletion) -> str:
+        return sse_event(chunk.model_dump(mode="json"))
+
+    sources = citations_of(citations)
     if writer.kind == "chat":
-        yield sse_event(writer.chunk(text="", role=True, extra=extra))
-    elif extra:
-        yield sse_event(writer.chunk(text="", extra=extra))
+        yield send(writer.chunk(text="", role=True, citations=sources))
+    elif citations:
+        yield send(writer.chunk(text="", citations=sources))
     try:
         for event in events:
             if isinstance(event, TextDelta):
-                yield sse_event(writer.chunk(text=event.text))
+                yield send(writer.chunk(text=event.text))
                 continue
-            yield sse_event(
+            yield send(
                 writer.chunk(text="" if writer.kind == "text" else None, finish_reason=event.reason)
             )
             if writer.include_usage:
                 usage = Usage(event.prompt_tokens, event.completion_tokens)
-                yield sse_event(writer.usage_chunk(usage))
+                yield send(writer.usage_chunk(usage))
     except FineRAGError as exc:
         yield sse_event(exc.to_body())
     except Exception:

@@ -18,7 +18,16 @@ from shared.files import FileStore
 from shared.jobs import JobStore, new_job_id
 from shared.names import check_kb_name
 from shared.queues import TRAIN_QUEUE, TRAIN_TASK
-from shared.schemas import TrainingOverrides
+from shared.schemas import (
+    CursorPage,
+    FileObject,
+    FineTuningJob,
+    FineTuningJobCheckpoint,
+    FineTuningJobEvent,
+    ListPage,
+    TrainingOverrides,
+    renamed_recipe_keys,
+)
 from shared.settings import Settings
 
 _HYPER_LIMITS: dict[str, tuple[type, float, float]] = {
@@ -31,7 +40,7 @@ _SUFFIX = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 
 
 class FineTuningService:
-    """Creates, lists and cancels jobs; the worker does the training."""
+    """Creates, lists and cancels jobs and keeps their files; the worker does the training."""
 
     def __init__(self, settings: Settings, store: JobStore, files: FileStore) -> None:
         self.settings = settings
@@ -106,6 +115,10 @@ class FineTuningService:
             raise InvalidRequestError(
                 f"'config' cannot set {sorted(reserved)}: the job decides them", param="config"
             )
+        renamed = renamed_recipe_keys(raw)
+        if renamed is not None:
+            key, message = renamed
+            raise InvalidRequestError(f"config.{key}: {message}", param=f"config.{key}")
         try:
             overrides = TrainingOverrides.model_validate(raw)
         except ValidationError as exc:
@@ -146,7 +159,7 @@ class FineTuningService:
             )
         return {"file": file_id, "max_cases": max_cases}
 
-    def create(self, body: dict[str, Any]) -> dict[str, Any]:
+    def create(self, body: dict[str, Any]) -> FineTuningJob:
         """Validate a job request, record it as queued, and send it to the `train` queue."""
         model = self._check_model(body.get("model"))
         training_file = body.get("training_file")
@@ -217,8 +230,47 @@ class FineTuningService:
         self.celery.send_task(TRAIN_TASK, args=[job_id], queue=TRAIN_QUEUE)
         return public_job(record)
 
+    def job(self, job_id: str) -> FineTuningJob:
+        """One job; NotFoundError when there is none."""
+        return public_job(self.store.get(job_id))
 
-def public_job(record: dict[str, Any]) -> dict[str, Any]:
-    """The record as the API returns it (internal fields left out)."""
-    hidden = {"fine_tuned_model_name", "worker"}
-    return {k: v for k, v in record.items() if k not in hidden}
+    def list_jobs(self, *, after: str | None, limit: int) -> CursorPage[FineTuningJob]:
+        """Jobs, newest first, `limit` of them after the job `after`."""
+        jobs, has_more = self.store.list_jobs(after=after, limit=limit)
+        return CursorPage[FineTuningJob](data=[public_job(j) for j in jobs], has_more=has_more)
+
+    def cancel(self, job_id: str) -> FineTuningJob:
+        """Ask a job to stop (ConflictError when it has finished already)."""
+        self.store.request_cancel(job_id)
+        return self.job(job_id)
+
+    def events(self, job_id: str, *, limit: int) -> CursorPage[FineTuningJobEvent]:
+        """The newest `limit` events, newest first."""
+        events = self.store.events(job_id, limit=limit)
+        data = [FineTuningJobEvent.model_validate(e) for e in events]
+        return CursorPage[FineTuningJobEvent](data=data, has_more=False)
+
+    def checkpoints(self, job_id: str) -> CursorPage[FineTuningJobCheckpoint]:
+        """Saved checkpoints, newest first."""
+        checkpoints = self.store.checkpoints(job_id)
+        data = [FineTuningJobCheckpoint.model_validate(c) for c in checkpoints]
+        return CursorPage[FineTuningJobCheckpoint](data=data, has_more=False)
+
+    def save_file(self, data: bytes, filename: str, purpose: str) -> FileObject:
+        """Validate an upload for its purpose and store it."""
+        return FileObject.model_validate(self.files.save(data, filename, purpose))
+
+    def file(self, file_id: str) -> FileObject:
+        """One file's metadata; NotFoundError when there is none."""
+        return FileObject.model_validate(self.files.get(file_id))
+
+    def list_files(self) -> ListPage[FileObject]:
+        """Every file, newest first."""
+        return ListPage[FileObject](
+            data=[FileObject.model_validate(f) for f in self.files.list_files()]
+        )
+
+
+def public_job(record: dict[str, Any]) -> FineTuningJob:
+    """The record as the API returns it (its internal fields are not in the model)."""
+    return FineTuningJob.model_validate(record)

@@ -39,6 +39,9 @@ from shared.wire_json import read_json, split_jsonl_lines
 
 log = logging.getLogger("finerag.ingestion.datasets")
 
+# Passages of a gold document searched for the one that states the answer.
+EVIDENCE_CANDIDATES = 8
+
 TokenCounter = Callable[[Sequence[Message]], int]
 
 
@@ -133,19 +136,41 @@ class GroundedBuilder:
         return list(self.retrieval.search(self.kb, request).hits)
 
     def sources_for(self, case: QACase) -> tuple[list[SearchHit], list[int]]:
-        """Top-k hits with the gold evidence guaranteed in, and the indices to cite."""
+        """Top-k hits with the gold evidence guaranteed in, and the indices to cite.
+
+        Each gold document must be there through a passage that holds the answer where one
+        does: a chunk of the right document without it would teach the model to cite a source
+        for a fact the source does not state, which is hallucination with a citation. A computed
+        answer (arithmetic, multi-hop) is in no passage word for word; its documents come in
+        through their best passage for the question and the answer.
+        """
         hits = self._search(case.question, self.options.top_k)
         answer = case.answer or ""
         gold = set(case.source_ids)
-        for doc_id in case.source_ids:  # bring in missing gold evidence, lowest-ranked out
-            if any(h.doc_id == doc_id for h in hits):
+        for doc_id in case.source_ids:
+            present = [i for i, h in enumerate(hits) if h.doc_id == doc_id]
+            if present and (not answer or any(answer in hits[i].text for i in present)):
                 continue
-            best = self._search(f"{case.question} {answer}", 1, doc_id=doc_id)
-            if best:
-                hits = [*hits[: self.options.top_k - 1], best[0]]
+            evidence = self._evidence(doc_id, case.question, answer)
+            if evidence is None or any(h.chunk_id == evidence.chunk_id for h in hits):
+                continue
+            if present and answer in evidence.text:  # the document's passage without the answer
+                hits[present[-1]] = evidence
+            elif not present:  # the lowest-ranked passage that is no gold evidence makes room
+                if len(hits) >= self.options.top_k:
+                    spare = [i for i, h in enumerate(hits) if h.doc_id not in gold]
+                    del hits[spare[-1] if spare else -1]
+                hits.append(evidence)
         containing = [i for i, h in enumerate(hits, start=1) if answer and answer in h.text]
         cited = containing or [i for i, h in enumerate(hits, start=1) if h.doc_id in gold]
         return hits, cited
+
+    def _evidence(self, doc_id: str, question: str, answer: str) -> SearchHit | None:
+        """The document's passage that states the answer, else its best one for the question."""
+        candidates = self._search(f"{question} {answer}", EVIDENCE_CANDIDATES, doc_id=doc_id)
+        stating = [h for h in candidates if answer and answer in h.text]
+        found = stating or candidates
+        return found[0] if found else None
 
     def answerable(self, case: QACase, *, injected: bool = False) -> list[Message]:
         """The grounded example: sources, question, answer citing its sources.

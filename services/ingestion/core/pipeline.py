@@ -22,7 +22,7 @@ from services.ingestion.core.parsing import parse_file, parse_record
 from services.ingestion.core.retrying import RetryPolicy
 from shared.errors import FineRAGError, NotFoundError
 from shared.retrieval_client import DocumentInfo, RetrievalClient
-from shared.schemas import Chunk
+from shared.schemas import MAX_CHUNKS_PER_UPSERT, Chunk
 
 log = logging.getLogger("finerag.ingestion")
 
@@ -112,8 +112,6 @@ class _Pending:
     file: str
     document: ParsedDocument
     chunks: list[Chunk]
-    replace_all: bool
-    unsent: int = 0
 
 
 class Ingestor:
@@ -188,10 +186,15 @@ class Ingestor:
                     for each in observers:
                         each.document_done(result)
                     continue
-                # Same version stored with another chunk count (chunk settings changed, or an
-                # earlier run stopped half-way): positions past the new end would linger.
-                stale_same_version = known is not None and document.version in known.versions
-                batch.append(_Pending(item.name, document, chunks, stale_same_version))
+                if len(chunks) > MAX_CHUNKS_PER_UPSERT:
+                    message = (
+                        f"{document.doc_id} makes {len(chunks)} chunks; a document is stored in "
+                        f"one write of at most {MAX_CHUNKS_PER_UPSERT} (raise the chunk size)"
+                    )
+                    for each in observers:
+                        each.file_failed(FileError(item.name, message, "document_too_large"))
+                    continue
+                batch.append(_Pending(item.name, document, chunks))
                 if sum(len(p.chunks) for p in batch) >= UPSERT_CHUNKS:
                     self._write(kb, batch, observers)
                     batch = []
@@ -205,26 +208,21 @@ class Ingestor:
         batch: Sequence[_Pending],
         observers: Sequence[IngestionObserver],
     ) -> None:
-        """Upsert the batch's chunks in slices, then finish each document (delete old)."""
-        delete = self.retrieval.delete_document
-        for pending in batch:
-            if pending.replace_all:
-                self.retry.call(
-                    f"clear {pending.document.doc_id}", delete, kb, pending.document.doc_id
-                )
+        """Store whole documents in one write that replaces everything else they had.
+
+        Readers see each document's old chunks until the write commits and its new ones after,
+        never both nor neither (positions past a shorter version's end go in the same step).
+        """
         chunks = [chunk for pending in batch for chunk in pending.chunks]
-        for start in range(0, len(chunks), UPSERT_CHUNKS):
-            part = chunks[start : start + UPSERT_CHUNKS]
-            self.retry.call(f"upsert {len(part)} chunks", self.retrieval.upsert_chunks, kb, part)
+        self.retry.call(
+            f"upsert {len(chunks)} chunks of {len(batch)} documents",
+            self.retrieval.upsert_chunks,
+            kb,
+            chunks,
+            replace_documents=True,
+        )
         for pending in batch:
             doc = pending.document
-            self.retry.call(
-                f"delete old versions of {doc.doc_id}",
-                delete,
-                kb,
-                doc.doc_id,
-                keep_version=doc.version,
-            )
             result = DocumentResult(
                 pending.file, doc.doc_id, doc.version, Outcome.INGESTED, len(pending.chunks)
             )

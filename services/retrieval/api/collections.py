@@ -11,11 +11,9 @@ from services.retrieval.api.deps import IndexDep
 from services.retrieval.api.prometheus import CHUNKS_UPSERTED, POINTS_DELETED
 from shared.errors import NotFoundError
 from shared.retrieval_client import DocumentInfo
-from shared.schemas import Chunk
+from shared.schemas import MAX_CHUNKS_PER_UPSERT, Chunk
 
 router = APIRouter(prefix="/v1/collections", tags=["collections"])
-
-MAX_CHUNKS_PER_REQUEST = 5000
 
 
 class CreateCollectionRequest(BaseModel):
@@ -31,7 +29,12 @@ class UpsertChunksRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    chunks: list[Chunk] = Field(max_length=MAX_CHUNKS_PER_REQUEST)
+    chunks: list[Chunk] = Field(max_length=MAX_CHUNKS_PER_UPSERT)
+    replace_documents: bool = Field(
+        False,
+        description="Each document in the request is complete: its other chunks (older "
+        "versions, positions past the end) are removed in the same step as these appear.",
+    )
 
 
 @router.get("")
@@ -63,7 +66,7 @@ def delete_collection(kb: str, index: IndexDep) -> dict[str, Any]:
 @router.put("/{kb}/chunks")
 def upsert_chunks(kb: str, body: UpsertChunksRequest, index: IndexDep) -> dict[str, Any]:
     """Embed and store chunks; creates the knowledge base when it is new."""
-    written = index.upsert_chunks(kb, body.chunks)
+    written = index.upsert_chunks(kb, body.chunks, replace_documents=body.replace_documents)
     CHUNKS_UPSERTED.inc(written)
     return {"upserted": written}
 

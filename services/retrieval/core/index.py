@@ -18,8 +18,8 @@ from shared.retrieval_client import DocumentInfo
 from shared.schemas import Chunk, SearchHit, SearchRequest, SearchResponse
 from shared.settings import Settings
 
-# Points sent to Qdrant per call while upserting a large batch.
-UPSERT_BATCH = 256
+# Passages embedded per call while upserting a large batch.
+EMBED_BATCH = 256
 
 
 def passage_text(chunk: Chunk) -> str:
@@ -81,8 +81,14 @@ class KnowledgeIndex:
         """Every knowledge base with its point count."""
         return self.store.collections()
 
-    def upsert_chunks(self, kb: str, chunks: Sequence[Chunk]) -> int:
-        """Embed and store chunks, creating the knowledge base if needed."""
+    def upsert_chunks(
+        self, kb: str, chunks: Sequence[Chunk], *, replace_documents: bool = False
+    ) -> int:
+        """Embed and store chunks in one write, creating the knowledge base if needed.
+
+        Searches see all of the write or none of it; with `replace_documents`, each document's
+        other chunks disappear in the same step (see `ChunkStore.upsert`).
+        """
         check_kb_name(kb)
         for chunk in chunks:
             if chunk.kb != kb:
@@ -95,15 +101,16 @@ class KnowledgeIndex:
         created = self.store.create(kb, self.embedder.dimension)
         written = 0
         try:
-            for start in range(0, len(chunks), UPSERT_BATCH):
-                batch = chunks[start : start + UPSERT_BATCH]
+            items: list[StoredChunk] = []
+            for start in range(0, len(chunks), EMBED_BATCH):
+                batch = chunks[start : start + EMBED_BATCH]
                 passages = [passage_text(chunk) for chunk in batch]
                 dense = self.embedder.embed(passages)
-                items = [
+                items += [
                     StoredChunk(chunk, vector.tolist(), sparse.document_vector(passage))
                     for chunk, vector, passage in zip(batch, dense, passages, strict=True)
                 ]
-                written += self.store.upsert(kb, items)
+            written = self.store.upsert(kb, items, replace_documents=replace_documents)
         except Exception:
             if created and not written:  # a failed first write leaves no empty knowledge base
                 self.store.drop(kb)

@@ -1,21 +1,39 @@
-"""The vector store: one Qdrant collection per knowledge base, dense + sparse (IDF) vectors.
+"""The vector store: one collection per knowledge base, dense + sparse (IDF) vectors, two engines.
 
-Qdrant runs as a server when `FINERAG_QDRANT_URL` is set, else in qdrant-client's local mode on
-disk. Local mode is one process per folder and is not thread-safe, so every call to it is
-serialised here. Hybrid search prefetches candidates with both vectors and fuses the two
-rankings with Reciprocal Rank Fusion, inside Qdrant.
+`ChunkStore` is what the retrieval core calls. It owns what the engines do not give: writes that
+readers see whole or not at all. Every write is one transaction over a small per-collection
+`Manifest`:
+
+1. the write takes the next generation number and records it as being written;
+2. its points are stored with that `generation` in their payload. Searches only see points whose
+   generation is at most the committed one, so the new points stay invisible for now;
+3. one manifest update commits: the generation becomes visible and, for a re-indexed document,
+   its older points are marked retiring. Searches exclude retiring points, so readers switch from
+   the old version to the new in that single step, never seeing both nor neither;
+4. once the searches that started before the commit have ended (they may still be reading the
+   old points), the retiring points are deleted and the manifest forgets them.
+
+A process killed between steps leaves a manifest that says what to undo or finish: on reopening,
+points of an uncommitted generation are deleted and a retirement is completed. So the store
+serves every acknowledged write and no half-written one.
+
+The engines behind `StoreBackend`:
+- `EdgeBackend` (`edge_backend.py`): Qdrant Edge, Qdrant's engine in-process on disk (the
+  embedded default, no server);
+- `QdrantClientBackend` (`qdrant_backend.py`): qdrant-client against a Qdrant server
+  (`FINERAG_QDRANT_URL`), or its local mode (`FINERAG_VECTOR_STORE=local`, a Python scan for
+  tests and for stores made by earlier versions).
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any
-
-from qdrant_client import QdrantClient, models
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
 
 from services.retrieval.core.sparse import SparseTerms
 from shared.retrieval_client import DocumentInfo
@@ -27,10 +45,16 @@ SPARSE = "sparse"
 # Candidates each vector contributes to the fusion, per result asked for.
 PREFETCH_FACTOR = 4
 MIN_PREFETCH = 20
+# Reciprocal Rank Fusion's constant: score = sum of 1 / (k + rank); Qdrant's default.
+RRF_K = 2
 # Payload fields a search filter may name.
 FILTERABLE_FIELDS = frozenset({"doc_id", "doc_version", "source", "title", "section", "tags"})
+# Payload fields with an index in the engine (filters on them do not scan).
+INDEXED_KEYWORDS = ("doc_id", "doc_version")
+GENERATION = "generation"
+# Points an engine is sent per call while writing a large transaction.
+UPSERT_PAGE = 256
 _POINT_NAMESPACE = uuid.UUID("5b0b4d1e-8f0c-4b7a-9a53-2f6f0d3c1e7a")
-_SCROLL_PAGE = 512
 
 
 @dataclass(frozen=True)
@@ -50,177 +74,354 @@ class ScoredChunk:
     score: float
 
 
+@dataclass(frozen=True)
+class Point:
+    """What an engine stores: an id, both vectors and the payload (with its generation)."""
+
+    id: str
+    dense: Sequence[float]
+    sparse: SparseTerms
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Retiring:
+    """Points on their way out: the documents' points below a generation, bar one version."""
+
+    doc_ids: tuple[str, ...]
+    below: int
+    keep_version: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"doc_ids": list(self.doc_ids), "below": self.below, "keep": self.keep_version}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Retiring:
+        return cls(tuple(data["doc_ids"]), int(data["below"]), data.get("keep"))
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A collection's transaction state; replaced whole, never edited in place."""
+
+    committed: int = 0
+    writing: int | None = None
+    retiring: Retiring | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "committed": self.committed,
+            "writing": self.writing,
+            "retiring": self.retiring.to_json() if self.retiring else None,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Manifest:
+        retiring = data.get("retiring")
+        return cls(
+            committed=int(data.get("committed", 0)),
+            writing=data.get("writing"),
+            retiring=Retiring.from_json(retiring) if retiring else None,
+        )
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which points an operation reads or deletes, in engine-neutral terms.
+
+    `equals`: every field matches (a list = any of); `exclude`: no field does. `max_generation`:
+    only points at or below it. `retiring`: leave those points out. `min_generation`: only points
+    above it (the garbage of an interrupted write).
+    """
+
+    equals: dict[str, Any] = field(default_factory=dict)
+    exclude: dict[str, Any] = field(default_factory=dict)
+    max_generation: int | None = None
+    min_generation: int | None = None
+    retiring: Retiring | None = None
+
+
+def visible(manifest: Manifest, equals: dict[str, Any] | None = None) -> Selection:
+    """The points a reader may see under this manifest, optionally narrowed by a filter."""
+    return Selection(
+        equals=dict(equals or {}), max_generation=manifest.committed, retiring=manifest.retiring
+    )
+
+
+def retired(retiring: Retiring) -> Selection:
+    """The points a retirement deletes."""
+    exclude = {"doc_version": retiring.keep_version} if retiring.keep_version else {}
+    return Selection(
+        equals={"doc_id": list(retiring.doc_ids)},
+        exclude=exclude,
+        max_generation=retiring.below - 1,
+    )
+
+
+@dataclass(frozen=True)
+class VectorQuery:
+    """One nearest-neighbour search: by the dense or the sparse vector, over a selection."""
+
+    using: str
+    dense: Sequence[float]
+    sparse: SparseTerms
+    limit: int
+    selection: Selection
+    score_threshold: float | None = None
+
+
+def fuse(rankings: Sequence[Sequence[ScoredChunk]], limit: int) -> list[ScoredChunk]:
+    """Reciprocal Rank Fusion: each ranking gives a chunk 1 / (RRF_K + rank), ranks from 0.
+
+    Equal fused scores keep the order in which the chunks were first met (dense ranking first),
+    as qdrant-client does, so every engine returns the same hits for the same rankings.
+    """
+    scores: dict[str, float] = {}
+    payloads: dict[str, dict[str, Any]] = {}
+    for ranking in rankings:
+        for rank, hit in enumerate(ranking):
+            key = hit.payload["chunk_id"]
+            scores[key] = scores.get(key, 0.0) + 1.0 / (RRF_K + rank)
+            payloads.setdefault(key, hit.payload)
+    best = sorted(scores.items(), key=lambda item: item[1], reverse=True)[:limit]
+    return [ScoredChunk(payloads[key], score) for key, score in best]
+
+
+class StoreBackend(Protocol):
+    """What an engine does for `ChunkStore`; it knows nothing of generations or documents."""
+
+    def ping(self) -> None: ...
+    def close(self) -> None: ...
+    def names(self) -> list[str]: ...
+    def exists(self, kb: str) -> bool: ...
+    def create(self, kb: str, dimension: int) -> bool: ...
+    def drop(self, kb: str) -> bool: ...
+    def read_manifest(self, kb: str) -> Manifest | None: ...
+    def write_manifest(self, kb: str, manifest: Manifest) -> None: ...
+    def upsert(self, kb: str, points: Sequence[Point]) -> None: ...
+    def delete(self, kb: str, selection: Selection) -> None: ...
+    def count(self, kb: str, selection: Selection) -> int: ...
+    def scroll(
+        self, kb: str, selection: Selection, fields: Sequence[str], *, with_vectors: bool = False
+    ) -> Iterator[tuple[dict[str, Any], Point | None]]: ...
+    def nearest(self, kb: str, queries: Sequence[VectorQuery]) -> list[list[ScoredChunk]]: ...
+    def stamp_generation(self, kb: str, generation: int) -> None: ...
+    def written(self, kb: str) -> None: ...
+
+
+class Readers:
+    """Counts the reads in flight, so that a deletion can wait for those that began before it."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._active = 0
+        self._draining = False
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[None]:
+        with self._cond:
+            self._cond.wait_for(lambda: not self._draining)
+            self._active += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._active -= 1
+                self._cond.notify_all()
+
+    def drain(self) -> None:
+        """Return once every read that started before this call has ended."""
+        with self._cond:
+            self._draining = True
+            try:
+                self._cond.wait_for(lambda: not self._active)
+            finally:
+                self._draining = False
+                self._cond.notify_all()
+
+
 def point_id(chunk_id: str) -> str:
     """The Qdrant point id of a chunk (a UUID derived from the chunk id)."""
     return str(uuid.uuid5(_POINT_NAMESPACE, chunk_id))
 
 
-def payload_filter(
-    equals: dict[str, Any] | None = None, *, exclude: dict[str, Any] | None = None
-) -> models.Filter | None:
-    """A Qdrant filter: every `equals` field matches (a list = any of), no `exclude` field does."""
-
-    def condition(key: str, value: Any) -> models.FieldCondition:
-        if isinstance(value, list):
-            return models.FieldCondition(key=key, match=models.MatchAny(any=value))
-        return models.FieldCondition(key=key, match=models.MatchValue(value=value))
-
-    must: list[models.Condition] = [condition(k, v) for k, v in (equals or {}).items()]
-    must_not: list[models.Condition] = [condition(k, v) for k, v in (exclude or {}).items()]
-    if not must and not must_not:
-        return None
-    return models.Filter(must=must or None, must_not=must_not or None)
-
-
 class ChunkStore:
-    """Collections, points and searches in Qdrant; knows nothing of embedding."""
+    """Collections, transactional writes and searches on one engine; knows nothing of embedding."""
 
-    def __init__(self, client: QdrantClient, *, local: bool) -> None:
-        self._client = client
-        self._local = local
-        self._lock = threading.RLock() if local else None
+    def __init__(self, backend: StoreBackend) -> None:
+        self.backend = backend
+        self._manifests: dict[str, Manifest] = {}
+        self._write_lock = threading.RLock()
+        self._load_lock = threading.Lock()  # never held while waiting for readers
+        self._readers = Readers()
 
     @classmethod
     def open(cls, settings: Settings) -> ChunkStore:
-        """A store on the Qdrant server named by the settings, else local mode on disk."""
+        """The store the settings name: a Qdrant server, else Qdrant Edge (or local mode)."""
         if settings.qdrant_url:
-            key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
-            return cls(QdrantClient(url=settings.qdrant_url, api_key=key or None), local=False)
-        settings.qdrant_path.mkdir(parents=True, exist_ok=True)
-        return cls(QdrantClient(path=str(settings.qdrant_path)), local=True)
+            from services.retrieval.core.qdrant_backend import QdrantClientBackend
 
-    @contextlib.contextmanager
-    def _serial(self) -> Iterator[QdrantClient]:
-        if self._lock is None:
-            yield self._client
-            return
-        with self._lock:
-            yield self._client
+            return cls(QdrantClientBackend.server(settings))
+        if settings.vector_store == "local":
+            from services.retrieval.core.qdrant_backend import QdrantClientBackend
 
+            return cls(QdrantClientBackend.local(settings.qdrant_path))
+        from services.retrieval.core.edge_backend import EdgeBackend
+
+        return cls(EdgeBackend(settings.edge_path, optimize_after=settings.edge_optimize_after))
+
+    # --- collections --------------------------------------------------------------------------
     def close(self) -> None:
-        """Release the store (in local mode, the folder's lock)."""
-        with self._serial() as client:
-            client.close()
+        """Release the engine (its folder locks, its background work)."""
+        self.backend.close()
 
     def ping(self) -> None:
-        """Raise if the store does not answer."""
-        with self._serial() as client:
-            client.get_collections()
+        """Raise if the engine does not answer."""
+        self.backend.ping()
 
     def exists(self, kb: str) -> bool:
         """Whether the knowledge base has a collection."""
-        with self._serial() as client:
-            return bool(client.collection_exists(kb))
+        return self.backend.exists(kb)
 
     def create(self, kb: str, dimension: int) -> bool:
         """Create the collection if it is missing; True when it was created."""
-        with self._serial() as client:
-            if client.collection_exists(kb):
+        with self._write_lock:
+            if not self.backend.create(kb, dimension):
                 return False
-            client.create_collection(
-                kb,
-                vectors_config={
-                    DENSE: models.VectorParams(size=dimension, distance=models.Distance.COSINE)
-                },
-                sparse_vectors_config={
-                    SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)
-                },
-            )
-            if not self._local:  # local mode scans everything; indexes only matter on a server
-                for field in ("doc_id", "doc_version"):
-                    client.create_payload_index(kb, field, models.PayloadSchemaType.KEYWORD)
+            self._set_manifest(kb, Manifest())
             return True
 
     def drop(self, kb: str) -> bool:
         """Delete the collection; True when it existed."""
-        with self._serial() as client:
-            if not client.collection_exists(kb):
-                return False
-            client.delete_collection(kb)
-            return True
+        with self._write_lock:
+            self._manifests.pop(kb, None)
+            return self.backend.drop(kb)
 
     def collections(self) -> list[dict[str, Any]]:
         """Every knowledge base with its point count."""
-        with self._serial() as client:
-            names = sorted(c.name for c in client.get_collections().collections)
-            return [
-                {"name": name, "points": client.count(name, exact=True).count} for name in names
+        return [{"name": name, "points": self.count(name)} for name in sorted(self.backend.names())]
+
+    # --- transactions -------------------------------------------------------------------------
+    def manifest(self, kb: str) -> Manifest:
+        """The collection's manifest, recovering an interrupted write on first sight."""
+        found = self._manifests.get(kb)
+        if found is not None:
+            return found
+        with self._load_lock:
+            if kb not in self._manifests:
+                self._manifests[kb] = self._recover(kb)
+            return self._manifests[kb]
+
+    def _recover(self, kb: str) -> Manifest:
+        stored = self.backend.read_manifest(kb)
+        if stored is None:  # a collection from before manifests: every point is committed
+            self.backend.stamp_generation(kb, 0)
+            stored = Manifest()
+            self.backend.write_manifest(kb, stored)
+        if stored.writing is not None:  # killed mid-write: drop what it had stored
+            self.backend.delete(kb, Selection(min_generation=stored.committed))
+            stored = replace(stored, writing=None)
+            self.backend.write_manifest(kb, stored)
+        # No search can hold this collection's manifest yet: nothing to wait for.
+        return self._finish(kb, stored, drain=False)
+
+    def _set_manifest(self, kb: str, manifest: Manifest) -> None:
+        self.backend.write_manifest(kb, manifest)
+        self._manifests[kb] = manifest
+
+    def _finish(self, kb: str, manifest: Manifest, *, drain: bool = True) -> Manifest:
+        """Delete what the manifest retires, then forget the retirement."""
+        if manifest.retiring is None:
+            return manifest
+        if drain:  # a search under the previous manifest may still be reading those points
+            self._readers.drain()
+        self.backend.delete(kb, retired(manifest.retiring))
+        done = replace(manifest, retiring=None)
+        self._set_manifest(kb, done)
+        return done
+
+    def _write_points(self, kb: str, before: Manifest, points: Sequence[Point]) -> None:
+        """Store a transaction's points; on failure, remove what got stored and re-raise."""
+        try:
+            self.backend.upsert(kb, points)
+        except BaseException:
+            self.backend.delete(kb, Selection(min_generation=before.committed))
+            self._set_manifest(kb, replace(before, writing=None))
+            raise
+
+    def upsert(
+        self, kb: str, items: Sequence[StoredChunk], *, replace_documents: bool = False
+    ) -> int:
+        """Write the chunks as one transaction; returns points written.
+
+        Same chunk id = same point, overwritten. With `replace_documents`, every other point of
+        each document in `items` (older versions, positions past a shorter version's end)
+        disappears in the same step as the new points appear.
+        """
+        if not items:
+            return 0
+        with self._write_lock:
+            current = self.manifest(kb)
+            generation = current.committed + 1
+            self._set_manifest(kb, replace(current, writing=generation))
+            points = [
+                Point(
+                    id=point_id(item.chunk.id),
+                    dense=item.dense,
+                    sparse=item.sparse,
+                    payload={
+                        "chunk_id": item.chunk.id,
+                        **item.chunk.model_dump(exclude={"id"}),
+                        GENERATION: generation,
+                    },
+                )
+                for item in items
             ]
-
-    def count(self, kb: str, equals: dict[str, Any] | None = None) -> int:
-        """Points in the collection, optionally only those matching a payload filter."""
-        with self._serial() as client:
-            return client.count(kb, count_filter=payload_filter(equals), exact=True).count
-
-    def upsert(self, kb: str, items: Sequence[StoredChunk]) -> int:
-        """Write the chunks (same chunk id = same point, overwritten); returns points written."""
-        points = [
-            models.PointStruct(
-                id=point_id(item.chunk.id),
-                vector={
-                    DENSE: list(item.dense),
-                    SPARSE: models.SparseVector(
-                        indices=item.sparse.indices, values=item.sparse.values
-                    ),
-                },
-                payload={"chunk_id": item.chunk.id, **item.chunk.model_dump(exclude={"id"})},
-            )
-            for item in items
-        ]
-        if points:
-            with self._serial() as client:
-                client.upsert(kb, points=points, wait=True)
-        return len(points)
+            self._write_points(kb, current, points)
+            doc_ids = tuple(sorted({item.chunk.doc_id for item in items}))
+            retiring = Retiring(doc_ids, generation) if replace_documents else None
+            self._set_manifest(kb, Manifest(committed=generation, retiring=retiring))
+            self._finish(kb, self._manifests[kb])
+            self.backend.written(kb)
+            return len(points)
 
     def delete_document(self, kb: str, doc_id: str, *, keep_version: str | None = None) -> int:
         """Delete a document's points (all, or all but one version); returns points deleted."""
-        selector = models.Filter(
-            must=[models.FieldCondition(key="doc_id", match=models.MatchValue(value=doc_id))],
-            must_not=[
-                models.FieldCondition(
-                    key="doc_version", match=models.MatchValue(value=keep_version)
-                )
-            ]
-            if keep_version
-            else None,
-        )
-        with self._serial() as client:
-            doomed = client.count(kb, count_filter=selector, exact=True).count
+        with self._write_lock:
+            current = self.manifest(kb)
+            retiring = Retiring((doc_id,), current.committed + 1, keep_version)
+            doomed = self.backend.count(kb, retired(retiring))
             if doomed:
-                client.delete(kb, points_selector=models.FilterSelector(filter=selector), wait=True)
+                self._set_manifest(kb, replace(current, retiring=retiring))
+                self._finish(kb, self._manifests[kb])
+                self.backend.written(kb)
             return doomed
+
+    # --- reads --------------------------------------------------------------------------------
+    def count(self, kb: str, equals: dict[str, Any] | None = None) -> int:
+        """Visible points in the collection, optionally only those matching a payload filter."""
+        with self._readers.reading():
+            return self.backend.count(kb, visible(self.manifest(kb), equals))
 
     def documents(self, kb: str, doc_id: str | None = None) -> list[DocumentInfo]:
         """The documents in a collection (or just `doc_id`), with chunk counts per version."""
         found: dict[str, DocumentInfo] = {}
-        selector = payload_filter({"doc_id": doc_id} if doc_id else None)
         fields = ["doc_id", "doc_version", "source", "title"]
-        offset: Any = None
-        with self._serial() as client:
-            while True:
-                records, offset = client.scroll(
-                    kb,
-                    scroll_filter=selector,
-                    limit=_SCROLL_PAGE,
-                    offset=offset,
-                    with_payload=fields,
-                    with_vectors=False,
-                )
-                for record in records:
-                    payload = record.payload or {}
-                    doc = found.setdefault(
-                        payload["doc_id"],
-                        DocumentInfo(
-                            doc_id=payload["doc_id"],
-                            source=payload.get("source", ""),
-                            title=payload.get("title", ""),
-                        ),
-                    )
-                    version = payload["doc_version"]
-                    doc.versions[version] = doc.versions.get(version, 0) + 1
-                    doc.chunks += 1
-                if offset is None:
-                    break
+        with self._readers.reading():
+            selection = visible(self.manifest(kb), {"doc_id": doc_id} if doc_id else None)
+            payloads = [payload for payload, _ in self.backend.scroll(kb, selection, fields)]
+        for payload in payloads:
+            doc = found.setdefault(
+                payload["doc_id"],
+                DocumentInfo(
+                    doc_id=payload["doc_id"],
+                    source=payload.get("source", ""),
+                    title=payload.get("title", ""),
+                ),
+            )
+            version = payload["doc_version"]
+            doc.versions[version] = doc.versions.get(version, 0) + 1
+            doc.chunks += 1
         return sorted(found.values(), key=lambda d: d.doc_id)
 
     def search(
@@ -235,28 +436,89 @@ class ChunkStore:
         score_threshold: float | None = None,
     ) -> list[ScoredChunk]:
         """The best `limit` chunks for the query vectors in the given mode."""
-        query_filter = payload_filter(equals)
-        sparse_query = models.SparseVector(indices=sparse.indices, values=sparse.values)
-        kwargs: dict[str, Any]
-        if mode == "dense":
-            kwargs = {"query": list(dense), "using": DENSE}
-        elif mode == "sparse":
-            if sparse.is_empty():
-                return []
-            kwargs = {"query": sparse_query, "using": SPARSE}
-        else:
+        if mode == "sparse" and sparse.is_empty():
+            return []
+        with self._readers.reading():
+            selection = visible(self.manifest(kb), equals)
+            if mode != "hybrid":
+                using = DENSE if mode == "dense" else SPARSE
+                query = VectorQuery(using, dense, sparse, limit, selection, score_threshold)
+                return self.backend.nearest(kb, [query])[0]
             depth = max(limit * PREFETCH_FACTOR, MIN_PREFETCH)
-            prefetch = [models.Prefetch(query=list(dense), using=DENSE, limit=depth)]
+            queries = [VectorQuery(DENSE, dense, sparse, depth, selection)]
             if not sparse.is_empty():
-                prefetch.append(models.Prefetch(query=sparse_query, using=SPARSE, limit=depth))
-            kwargs = {"prefetch": prefetch, "query": models.FusionQuery(fusion=models.Fusion.RRF)}
-        with self._serial() as client:
-            response = client.query_points(
-                kb,
-                query_filter=query_filter,
-                limit=limit,
-                with_payload=True,
-                score_threshold=score_threshold,
-                **kwargs,
-            )
-        return [ScoredChunk(point.payload or {}, float(point.score)) for point in response.points]
+                queries.append(VectorQuery(SPARSE, dense, sparse, depth, selection))
+            rankings = self.backend.nearest(kb, queries)
+        fused = fuse(rankings, limit)
+        if score_threshold is None:
+            return fused
+        return [hit for hit in fused if hit.score >= score_threshold]
+
+    def export(self, kb: str) -> Iterator[Point]:
+        """Every visible point with its vectors (for moving a collection to another engine)."""
+        selection = visible(self.manifest(kb))
+        for _, point in self.backend.scroll(kb, selection, [], with_vectors=True):
+            assert point is not None
+            yield point
+
+    def import_points(
+        self,
+        kb: str,
+        points: Iterable[Point],
+        *,
+        page: int = 1024,
+        progress: Callable[[int], object] | None = None,
+    ) -> int:
+        """Write exported points as they are, in one transaction (generations reset).
+
+        The points are sent to the engine a page at a time, so a whole collection moves without
+        being held in memory; readers see none of them until the last page is stored, and a
+        process killed part-way leaves nothing behind (reopening undoes the uncommitted write).
+        `progress` is told the size of each page stored. Returns points written.
+        """
+        with self._write_lock:
+            current = self.manifest(kb)
+            generation = current.committed + 1
+            self._set_manifest(kb, replace(current, writing=generation))
+            written, remaining = 0, iter(points)
+            while batch := list(itertools.islice(remaining, page)):
+                stamped = [replace(p, payload={**p.payload, GENERATION: generation}) for p in batch]
+                self._write_points(kb, current, stamped)
+                written += len(stamped)
+                if progress is not None:
+                    progress(len(stamped))
+            self._set_manifest(kb, Manifest(committed=generation))
+            self.backend.written(kb)
+            return written
+
+
+def local_store_exists(settings: Settings) -> bool:
+    """Whether the data dir holds a qdrant-client local-mode store (the embedded engine before
+    Qdrant Edge): what `finerag migrate-store` moves."""
+    return (settings.qdrant_path / "collection").is_dir()
+
+
+def migrate(
+    source: ChunkStore, target: ChunkStore, *, progress: Callable[[int], object] | None = None
+) -> dict[str, int | None]:
+    """Copy every collection's visible points, vectors included, into another store.
+
+    Nothing is embedded again. Each collection moves in one transaction, so an interrupted
+    migration leaves the target's collection empty and running it again finishes the job; a
+    collection the target already holds points of is left alone (reported as None). `progress`
+    is told of each page of points stored. Returns points copied per collection.
+    """
+    copied: dict[str, int | None] = {}
+    for kb in sorted(source.backend.names()):
+        if target.exists(kb) and target.count(kb) > 0:
+            copied[kb] = None
+            continue
+        points = source.export(kb)
+        first = next(points, None)
+        if first is None:  # an empty collection: nothing says its dimension; made on first write
+            copied[kb] = 0
+            continue
+        target.create(kb, len(first.dense))
+        moving = itertools.chain([first], points)
+        copied[kb] = target.import_points(kb, moving, progress=progress)
+    return copied

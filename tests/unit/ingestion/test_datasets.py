@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from services.ingestion.core.datasets import DatasetOptions, build_dataset
+from services.ingestion.core.datasets import DatasetOptions, GroundedBuilder, build_dataset
 from shared.errors import InvalidRequestError
 from shared.injections import mentions_a_canary
 from shared.prompts import ABSTENTION, parse_citations
-from shared.schemas import Chunk, SearchHit, SearchRequest, SearchResponse
+from shared.schemas import Chunk, QACase, SearchHit, SearchRequest, SearchResponse
 
 DOCS = {
     f"products/p{i}.md": f"The Model P{i} costs ${100 + i}.00 and weighs {i + 2} kg."
@@ -233,3 +233,57 @@ def test_injected_examples_plant_an_instruction_in_a_source_and_keep_the_real_an
         assert not mentions_a_canary(messages[-1]["content"])  # the target is never the attack
         assert messages[-1]["content"] != ABSTENTION
         assert parse_citations(messages[-1]["content"])
+
+
+class _Passages:
+    """A retrieval stand-in over fixed passages: a search returns them in the listed order,
+    those of the filtered document only when a filter names one."""
+
+    def __init__(self, hits: list[SearchHit]) -> None:
+        self.hits = hits
+
+    def search(self, kb: str, request: SearchRequest) -> SearchResponse:
+        doc_id = (request.filter or {}).get("doc_id")
+        found = [h for h in self.hits if doc_id is None or h.doc_id == doc_id]
+        return SearchResponse(hits=found[: request.top_k])
+
+
+def _hit(doc_id: str, n: int, text: str) -> SearchHit:
+    return SearchHit(chunk_id=f"{doc_id}#{n}", doc_id=doc_id, source=doc_id, text=text, score=1.0)
+
+
+def test_the_gold_document_comes_in_through_the_passage_that_states_the_answer():
+    """A chunk of the right document without the answer would teach the model to cite a
+    source for a fact it does not state: the passage with the answer takes its place."""
+    passages = [
+        _hit("g2.txt", 0, "The G2 is a water filter. Model code: CZ-8996"),
+        _hit("guide.html", 0, "Replacing a water filter cartridge"),
+        _hit("faq.md", 0, "Error W-312 affects the G2"),
+        _hit("g2.txt", 1, "Specifications. Filter capacity: 7,300 litres"),
+    ]
+    builder = GroundedBuilder(_Passages(passages), DatasetOptions(kb="acme", top_k=3))  # type: ignore[arg-type]
+    case = QACase(id="f1", question="How much water does one G2 cartridge filter?",
+                  answer="7,300 litres", source_ids=["g2.txt"], type="factual")  # fmt: skip
+
+    hits, cited = builder.sources_for(case)
+
+    assert [h.chunk_id for h in hits] == ["g2.txt#1", "guide.html#0", "faq.md#0"]
+    assert cited == [1]
+
+
+def test_a_missing_gold_document_takes_the_place_of_the_lowest_ranked_other_passage():
+    passages = [
+        _hit("a.md", 0, "about a"),
+        _hit("gold.md", 1, "the price is $40"),
+        _hit("b.md", 0, "about b"),
+        _hit("other.md", 0, "about c"),
+        _hit("gold2.md", 0, "warranty: 27 months"),
+    ]
+    builder = GroundedBuilder(_Passages(passages), DatasetOptions(kb="acme", top_k=3))  # type: ignore[arg-type]
+    case = QACase(id="m1", question="What warranty does it have?", answer="27 months",
+                  source_ids=["gold.md", "gold2.md"], type="multi_hop")  # fmt: skip
+
+    hits, cited = builder.sources_for(case)
+
+    assert [h.chunk_id for h in hits] == ["a.md#0", "gold.md#1", "gold2.md#0"]
+    assert cited == [3]

@@ -37,9 +37,15 @@ class MemoryRetrieval:
             self.fail_next -= 1
             raise ServiceUnavailableError("retrieval is down")
 
-    def upsert_chunks(self, kb: str, chunks: Sequence[Chunk]) -> int:
+    def upsert_chunks(
+        self, kb: str, chunks: Sequence[Chunk], *, replace_documents: bool = False
+    ) -> int:
         self._maybe_fail()
-        self.calls.append(("upsert", sorted({c.doc_id for c in chunks})))
+        doc_ids = {c.doc_id for c in chunks}
+        self.calls.append(("upsert", sorted(doc_ids)))
+        if replace_documents:
+            for key in [k for k, c in self.points.items() if c.doc_id in doc_ids]:
+                del self.points[key]
         self.points.update({c.id: c for c in chunks})
         return len(chunks)
 
@@ -106,13 +112,13 @@ def test_unchanged_content_writes_nothing(ingestor, retrieval, tmp_path):
     assert len(retrieval.calls) == calls_after_first
 
 
-def test_changed_document_upserts_new_version_before_deleting_old(ingestor, retrieval, tmp_path):
+def test_changed_document_replaces_its_old_version_in_one_write(ingestor, retrieval, tmp_path):
     ingestor.ingest("kb", [write(tmp_path, "a.md", "Old price is 10 dollars.")])
     retrieval.calls.clear()
 
     report = ingestor.ingest("kb", [write(tmp_path, "a.md", "New price is 12 dollars.")])
 
-    assert retrieval.calls == [("upsert", ["a.md"]), ("delete", "a.md")]
+    assert retrieval.calls == [("upsert", ["a.md"])]
     (result,) = report.documents
     assert {c.doc_version for c in retrieval.points.values()} == {result.version}
     assert [c.text for c in retrieval.points.values()] == ["New price is 12 dollars."]

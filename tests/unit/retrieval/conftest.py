@@ -1,4 +1,4 @@
-"""A knowledge index with a real local Qdrant store and a deterministic stand-in embedder."""
+"""A knowledge index on a real store (both engines) and a deterministic stand-in embedder."""
 
 from __future__ import annotations
 
@@ -31,9 +31,16 @@ class BagOfWordsEmbedder:
         return vectors
 
 
+@pytest.fixture(params=["edge", "local"])
+def engine(request: pytest.FixtureRequest) -> str:
+    """Every store test runs on both engines: Qdrant Edge, and qdrant-client (local mode stands
+    in for a Qdrant server: it speaks the server's API)."""
+    return str(request.param)
+
+
 @pytest.fixture
-def index(tmp_path: Path) -> Iterator[KnowledgeIndex]:
-    store = ChunkStore.open(Settings(data_dir=tmp_path))
+def index(tmp_path: Path, engine: str) -> Iterator[KnowledgeIndex]:
+    store = ChunkStore.open(Settings(data_dir=tmp_path, vector_store=engine))
     knowledge = KnowledgeIndex(BagOfWordsEmbedder(), store)  # type: ignore[arg-type]
     yield knowledge
     knowledge.close()
