@@ -159,9 +159,8 @@ class FineTuningService:
             )
         return {"file": file_id, "max_cases": max_cases}
 
-    def create(self, body: dict[str, Any]) -> FineTuningJob:
-        """Validate a job request, record it as queued, and send it to the `train` queue."""
-        model = self._check_model(body.get("model"))
+    def _check_files(self, body: dict[str, Any]) -> tuple[str, str | None]:
+        """The training file (required) and the validation file, both uploaded for fine-tune."""
         training_file = body.get("training_file")
         if not isinstance(training_file, str):
             raise InvalidRequestError("'training_file' must be a file id", param="training_file")
@@ -173,14 +172,22 @@ class FineTuningService:
                     "'validation_file' must be a file id", param="validation_file"
                 )
             self.files.path(validation_file, "fine-tune", param="validation_file")
-        evaluation = self._check_evaluation(body.get("evaluation"))
-        suffix = body.get("suffix")
-        if suffix is not None and (not isinstance(suffix, str) or not _SUFFIX.match(suffix)):
+        return training_file, validation_file
+
+    @staticmethod
+    def _check_suffix(raw: Any) -> str | None:
+        """`suffix` goes into the fine-tuned model's name, so it is kept to a safe alphabet."""
+        if raw is not None and (not isinstance(raw, str) or not _SUFFIX.match(raw)):
             raise InvalidRequestError(
                 "'suffix' must be 1-40 letters, digits, '-' or '_'", param="suffix"
             )
-        method = body.get("method", "qlora")
-        if isinstance(method, dict):  # OpenAI's {"type": "supervised"}
+        return raw
+
+    @staticmethod
+    def _check_method(raw: Any) -> str:
+        """A key of `_METHODS`; OpenAI's {"type": "supervised"} object means the default, qlora."""
+        method = raw
+        if isinstance(method, dict):
             if method.get("type", "supervised") != "supervised":
                 raise InvalidRequestError(
                     "only supervised fine-tuning is supported", param="method"
@@ -188,14 +195,28 @@ class FineTuningService:
             method = "qlora"
         if method not in _METHODS:
             raise InvalidRequestError(f"'method' must be one of {sorted(_METHODS)}", param="method")
+        return method
+
+    @staticmethod
+    def _check_seed(raw: Any) -> int | None:
+        """`seed`: absent, or an integer the trainer's RNGs accept (0 to 2^32-1)."""
+        if raw is not None and (
+            not isinstance(raw, int) or isinstance(raw, bool) or not 0 <= raw < 2**32
+        ):
+            raise InvalidRequestError("'seed' must be an integer from 0 to 2^32-1", param="seed")
+        return raw
+
+    def create(self, body: dict[str, Any]) -> FineTuningJob:
+        """Validate a job request, record it as queued, and send it to the `train` queue."""
+        model = self._check_model(body.get("model"))
+        training_file, validation_file = self._check_files(body)
+        evaluation = self._check_evaluation(body.get("evaluation"))
+        suffix = self._check_suffix(body.get("suffix"))
+        method = self._check_method(body.get("method", "qlora"))
         config = self._check_config(body.get("config"))
         config.setdefault("quantization", _METHODS[method])
-        seed = body.get("seed")
+        seed = self._check_seed(body.get("seed"))
         if seed is not None:
-            if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**32:
-                raise InvalidRequestError(
-                    "'seed' must be an integer from 0 to 2^32-1", param="seed"
-                )
             config["seed"] = seed
         knowledge_base = body.get("knowledge_base")
         if knowledge_base is not None:

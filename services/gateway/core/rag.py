@@ -10,7 +10,7 @@ from services.gateway.core.kb_prompts import KnowledgeBasePrompts
 from shared.errors import InvalidRequestError, ServiceUnavailableError
 from shared.prompts import Message, Source, grounded_messages
 from shared.retrieval_client import RetrievalClient
-from shared.schemas import MAX_QUERY_CHARS, SearchMode, SearchRequest
+from shared.schemas import MAX_QUERY_CHARS, SearchHit, SearchMode, SearchRequest
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,52 @@ class GroundedPrompt:
     citations: list[Citation]
 
 
+def _prompt_renderer(
+    messages: Sequence[Message], options: RagOptions, kb_prompts: KnowledgeBasePrompts
+) -> Callable[[Sequence[Source]], list[Message]]:
+    """The grounded prompt as a function of its sources, so the budget can try fewer of them."""
+    question = messages[-1]["content"]
+    system = [m["content"] for m in messages if m["role"] == "system"]
+    history = [m for m in messages[:-1] if m["role"] in ("user", "assistant")]
+    config = kb_prompts.for_kb(options.knowledge_base)
+    step_by_step = config.step_by_step if options.step_by_step is None else options.step_by_step
+    few_shot = config.examples()
+
+    def render(sources: Sequence[Source]) -> list[Message]:
+        return grounded_messages(
+            question,
+            sources,
+            system_prompt="\n\n".join(system) or config.system_prompt,
+            history=history,
+            few_shot=few_shot,
+            step_by_step=step_by_step,
+        )
+
+    return render
+
+
+def _ranked_sources(
+    retrieval: RetrievalClient, question: str, options: RagOptions
+) -> list[tuple[SearchHit, Source]]:
+    """The hits for the question, best first, each beside the source the prompt shows for it."""
+    query = question.strip()[:MAX_QUERY_CHARS] or question
+    hits = retrieval.search(
+        options.knowledge_base, SearchRequest(query=query, top_k=options.top_k, mode=options.mode)
+    ).hits
+    return [
+        (hit, Source(text=hit.text, doc_id=hit.doc_id, title=hit.title, section=hit.section))
+        for hit in hits
+    ]
+
+
+def _citations(kept: Sequence[tuple[SearchHit, Source]]) -> list[Citation]:
+    """The kept hits numbered from 1 in prompt order, the `[n]` the model cites them by."""
+    return [
+        Citation(i, hit.chunk_id, hit.doc_id, hit.source, hit.section or hit.title, hit.score)
+        for i, (hit, _) in enumerate(kept, start=1)
+    ]
+
+
 def build_grounded_prompt(
     messages: Sequence[Message],
     options: RagOptions,
@@ -77,39 +123,12 @@ def build_grounded_prompt(
         raise InvalidRequestError(
             "With rag, the last message must be the user's question.", param="messages"
         )
-    question = messages[-1]["content"]
-    system = [m["content"] for m in messages if m["role"] == "system"]
-    history = [m for m in messages[:-1] if m["role"] in ("user", "assistant")]
-    config = kb_prompts.for_kb(options.knowledge_base)
-    step_by_step = config.step_by_step if options.step_by_step is None else options.step_by_step
-    few_shot = config.examples()
-
-    def render(sources: Sequence[Source]) -> list[Message]:
-        return grounded_messages(
-            question,
-            sources,
-            system_prompt="\n\n".join(system) or config.system_prompt,
-            history=history,
-            few_shot=few_shot,
-            step_by_step=step_by_step,
-        )
-
-    query = question.strip()[:MAX_QUERY_CHARS] or question
-    hits = retrieval.search(
-        options.knowledge_base, SearchRequest(query=query, top_k=options.top_k, mode=options.mode)
-    ).hits
-    ranked = [
-        (hit, Source(text=hit.text, doc_id=hit.doc_id, title=hit.title, section=hit.section))
-        for hit in hits
-    ]
+    render = _prompt_renderer(messages, options, kb_prompts)
+    ranked = _ranked_sources(retrieval, messages[-1]["content"], options)
     kept = fit_sources(
         ranked,
         lambda subset: count_tokens(render([source for _, source in subset])),
         max_tokens=max_tokens,
         context_window=context_window,
     )
-    citations = [
-        Citation(i, hit.chunk_id, hit.doc_id, hit.source, hit.section or hit.title, hit.score)
-        for i, (hit, _) in enumerate(kept, start=1)
-    ]
-    return GroundedPrompt(render([source for _, source in kept]), citations)
+    return GroundedPrompt(render([source for _, source in kept]), _citations(kept))

@@ -11,17 +11,15 @@ question, so no validation question (or any variant of it) is ever trained on.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import random
-import re
-import statistics
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from services.ingestion.core.dataset_split import Example, Split, TokenCounter, clean_and_split
 from shared import injections
 from shared.chat_data import (
     ChatDataError,
@@ -42,8 +40,6 @@ log = logging.getLogger("finerag.ingestion.datasets")
 # Passages of a gold document searched for the one that states the answer.
 EVIDENCE_CANDIDATES = 8
 
-TokenCounter = Callable[[Sequence[Message]], int]
-
 
 @dataclass(frozen=True)
 class DatasetOptions:
@@ -62,30 +58,11 @@ class DatasetOptions:
 
 
 @dataclass
-class Example:
-    """One training conversation and where it came from."""
-
-    messages: list[Message]
-    group: str  # the question (or file line) it derives from: the unit of the split
-    kind: str  # grounded | unanswerable | abstain_removed | closed_book | chat | alpaca
-    question_forms: tuple[str, ...] = ()  # the question and its variants (for leak checks)
-
-
-@dataclass
 class BuildReport:
     """What the builder wrote; `card` is also saved as card.json."""
 
     out_dir: Path
     card: dict[str, Any] = field(default_factory=dict)
-
-
-def _normalise(text: str) -> str:
-    return re.sub(r"[^a-z0-9$%.,]+", " ", text.lower()).strip()
-
-
-def _shingles(text: str, n: int = 3) -> set[str]:
-    words = _normalise(text).split()
-    return {" ".join(words[i : i + n]) for i in range(max(1, len(words) - n + 1))}
 
 
 # --- inputs ---------------------------------------------------------------------------------
@@ -262,68 +239,102 @@ def _qa_examples(
     return examples
 
 
-# --- cleaning and splitting -----------------------------------------------------------------
-def _dedupe(examples: Sequence[Example], threshold: float) -> tuple[list[Example], int, int]:
-    """Drop exact duplicates, then near duplicates (same target, near-identical question)."""
-    seen: set[str] = set()
-    exact = near = 0
-    kept: list[Example] = []
-    by_target: dict[str, list[set[str]]] = {}
-    for example in examples:
-        key = hashlib.sha256(
-            json.dumps(example.messages, sort_keys=True).encode("utf-8")
-        ).hexdigest()
-        if key in seen:
-            exact += 1
-            continue
-        seen.add(key)
-        question = next(m["content"] for m in reversed(example.messages) if m["role"] == "user")
-        question = question.rsplit("Question:", 1)[-1]
-        target = _normalise(example.messages[-1]["content"])
-        shingles = _shingles(question)
-        bucket = by_target.setdefault(target, [])
-        if any(len(shingles & other) / len(shingles | other) >= threshold for other in bucket):
-            near += 1
-            continue
-        bucket.append(shingles)
-        kept.append(example)
-    return kept, exact, near
+# --- writing and the card -------------------------------------------------------------------
+def _write_splits(out_dir: Path, train: Sequence[Example], validation: Sequence[Example]) -> str:
+    """Replace both JSONL files atomically; their content hash is the dataset's version."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, split in (("train", train), ("validation", validation)):
+        tmp = out_dir / f".{name}.jsonl.tmp"
+        write_chat_jsonl(tmp, [e.messages for e in split])
+        tmp.replace(out_dir / f"{name}.jsonl")
+    return content_hash(
+        (out_dir / "train.jsonl").read_bytes() + b"\0" + (out_dir / "validation.jsonl").read_bytes()
+    )
 
 
-def _split(
-    examples: Sequence[Example], val_ratio: float, seed: int
-) -> tuple[list[Example], list[Example], int]:
-    """Split by group; then drop train examples whose question is a validation form."""
-    groups = sorted({e.group for e in examples})
-    random.Random(seed).shuffle(groups)
-    val_groups = set(groups[: round(len(groups) * val_ratio)])
-    validation = [e for e in examples if e.group in val_groups]
-    val_forms = {_normalise(f) for e in validation for f in e.question_forms if f}
-    train, leaked = [], 0
-    for example in examples:
-        if example.group in val_groups:
-            continue
-        if {_normalise(f) for f in example.question_forms if f} & val_forms:
-            leaked += 1
-            continue
-        train.append(example)
-    return train, validation, leaked
+def _kind_counts(
+    train: Sequence[Example], validation: Sequence[Example]
+) -> dict[str, dict[str, int]]:
+    """Examples per kind in each split; an empty split has no entry."""
+    kinds: dict[str, dict[str, int]] = {}
+    for name, split in (("train", train), ("validation", validation)):
+        for example in split:
+            kinds.setdefault(name, {}).setdefault(example.kind, 0)
+            kinds[name][example.kind] += 1
+    return kinds
 
 
-def _length_stats(lengths: Sequence[int]) -> dict[str, float]:
-    if not lengths:
-        return {}
-    ordered = sorted(lengths)
+def _card(
+    version: str,
+    split: Split,
+    inputs: dict[str, list[str]],
+    tokenizer_name: str | None,
+    options: DatasetOptions,
+) -> dict[str, Any]:
+    """The data card: enough to tell what a dataset holds and to build it again."""
     return {
-        "min": ordered[0],
-        "mean": round(statistics.fmean(ordered), 1),
-        "p50": ordered[len(ordered) // 2],
-        "p95": ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))],
-        "max": ordered[-1],
+        "version": version,
+        "format": "openai-chat-jsonl",
+        "counts": {
+            "train": len(split.train),
+            "validation": len(split.validation),
+            "by_kind": _kind_counts(split.train, split.validation),
+        },
+        "dropped": split.dropped,
+        "token_lengths": split.token_lengths,
+        "split": {"by": "question", "val_ratio": options.val_ratio, "seed": options.seed},
+        "validation_groups": sorted({e.group for e in split.validation}),
+        "inputs": inputs,
+        "grounded": {
+            "kb": options.kb,
+            "top_k": options.top_k,
+            "unanswerable_ratio": options.unanswerable_ratio,
+        }
+        if options.kb
+        else None,
+        "tokenizer": tokenizer_name,
+        "max_seq_len": options.max_seq_len,
+        "chat_template_kwargs": CHAT_TEMPLATE_KWARGS,
     }
 
 
 # --- the builder ----------------------------------------------------------------------------
+def _check_request(
+    has_inputs: bool, retrieval: RetrievalClient | None, options: DatasetOptions
+) -> None:
+    """Refuse a bad request before any input is read or any retrieval call is made."""
+    if not has_inputs:
+        raise InvalidRequestError("give at least one of --qa, --chat, --alpaca", param="qa")
+    if options.kb and retrieval is None:
+        raise InvalidRequestError("grounded mode (--kb) needs the retrieval service", param="kb")
+    if not 0 <= options.val_ratio < 1 or not 0 <= options.unanswerable_ratio <= 1:
+        raise InvalidRequestError("val_ratio must be in [0, 1) and unanswerable_ratio in [0, 1]")
+    if not 0 <= options.injection_ratio <= 1:
+        raise InvalidRequestError("injection_ratio must be in [0, 1]", param="injection_ratio")
+
+
+def _read_examples(
+    qa_files: Sequence[Path],
+    chat_files: Sequence[Path],
+    alpaca_files: Sequence[Path],
+    grounded: GroundedBuilder | None,
+    options: DatasetOptions,
+    progress: Callable[[Iterable[Any]], Iterable[Any]],
+) -> list[Example]:
+    """Every input's examples: Q&A cases (in chunks of 16, for the progress bar), chat, Alpaca."""
+    examples: list[Example] = []
+    cases = [case for path in qa_files for case in read_qa_file(path)]
+    for chunk_start in progress(range(0, len(cases), 16)):
+        examples += _qa_examples(cases[chunk_start : chunk_start + 16], grounded, options)
+    for path in chat_files:
+        for line_no, messages in enumerate(iter_chat_jsonl(path), start=1):
+            examples.append(Example(messages, f"{path.name}:{line_no}", "chat"))
+    for path in alpaca_files:
+        for index, messages in enumerate(read_alpaca(path), start=1):
+            examples.append(Example(messages, f"{path.name}:{index}", "alpaca"))
+    return examples
+
+
 def build_dataset(
     out_dir: Path,
     *,
@@ -353,84 +364,27 @@ def build_dataset(
         InvalidRequestError: unreadable inputs, grounded mode without retrieval, nothing to build.
     """
     options = options or DatasetOptions()
-    if not (qa_files or chat_files or alpaca_files):
-        raise InvalidRequestError("give at least one of --qa, --chat, --alpaca", param="qa")
-    if options.kb and retrieval is None:
-        raise InvalidRequestError("grounded mode (--kb) needs the retrieval service", param="kb")
-    if not 0 <= options.val_ratio < 1 or not 0 <= options.unanswerable_ratio <= 1:
-        raise InvalidRequestError("val_ratio must be in [0, 1) and unanswerable_ratio in [0, 1]")
-    if not 0 <= options.injection_ratio <= 1:
-        raise InvalidRequestError("injection_ratio must be in [0, 1]", param="injection_ratio")
+    _check_request(bool(qa_files or chat_files or alpaca_files), retrieval, options)
     grounded = GroundedBuilder(retrieval, options) if options.kb and retrieval else None
+    examples = _read_examples(qa_files, chat_files, alpaca_files, grounded, options, progress)
 
-    examples: list[Example] = []
-    cases = [case for path in qa_files for case in read_qa_file(path)]
-    for chunk_start in progress(range(0, len(cases), 16)):
-        examples += _qa_examples(cases[chunk_start : chunk_start + 16], grounded, options)
-    for path in chat_files:
-        for line_no, messages in enumerate(iter_chat_jsonl(path), start=1):
-            examples.append(Example(messages, f"{path.name}:{line_no}", "chat"))
-    for path in alpaca_files:
-        for index, messages in enumerate(read_alpaca(path), start=1):
-            examples.append(Example(messages, f"{path.name}:{index}", "alpaca"))
-
-    dropped: dict[str, int] = {"too_long": 0}
-    lengths: list[int] = []
-    if count_tokens is not None:
-        fitting = []
-        for example in examples:
-            length = count_tokens(example.messages)
-            if length > options.max_seq_len:
-                dropped["too_long"] += 1
-                continue
-            lengths.append(length)
-            fitting.append(example)
-        examples = fitting
-    examples, dropped["exact_duplicate"], dropped["near_duplicate"] = _dedupe(
-        examples, options.near_duplicate_jaccard
+    split = clean_and_split(
+        examples,
+        count_tokens,
+        max_seq_len=options.max_seq_len,
+        near_duplicate_jaccard=options.near_duplicate_jaccard,
+        val_ratio=options.val_ratio,
+        seed=options.seed,
     )
-    train, validation, dropped["validation_leak"] = _split(
-        examples, options.val_ratio, options.seed
-    )
-    if not train:
+    if not split.train:
         raise InvalidRequestError("no training examples are left after validation and filtering")
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for name, split in (("train", train), ("validation", validation)):
-        tmp = out_dir / f".{name}.jsonl.tmp"
-        write_chat_jsonl(tmp, [e.messages for e in split])
-        tmp.replace(out_dir / f"{name}.jsonl")
-    version = content_hash(
-        (out_dir / "train.jsonl").read_bytes() + b"\0" + (out_dir / "validation.jsonl").read_bytes()
-    )
-    kinds: dict[str, dict[str, int]] = {}
-    for name, split in (("train", train), ("validation", validation)):
-        for example in split:
-            kinds.setdefault(name, {}).setdefault(example.kind, 0)
-            kinds[name][example.kind] += 1
-    card = {
-        "version": version,
-        "format": "openai-chat-jsonl",
-        "counts": {"train": len(train), "validation": len(validation), "by_kind": kinds},
-        "dropped": dropped,
-        "token_lengths": _length_stats(lengths),
-        "split": {"by": "question", "val_ratio": options.val_ratio, "seed": options.seed},
-        "validation_groups": sorted({e.group for e in validation}),
-        "inputs": {
-            "qa": [str(p) for p in qa_files],
-            "chat": [str(p) for p in chat_files],
-            "alpaca": [str(p) for p in alpaca_files],
-        },
-        "grounded": {
-            "kb": options.kb,
-            "top_k": options.top_k,
-            "unanswerable_ratio": options.unanswerable_ratio,
-        }
-        if options.kb
-        else None,
-        "tokenizer": tokenizer_name,
-        "max_seq_len": options.max_seq_len,
-        "chat_template_kwargs": CHAT_TEMPLATE_KWARGS,
+    version = _write_splits(out_dir, split.train, split.validation)
+    inputs = {
+        "qa": [str(p) for p in qa_files],
+        "chat": [str(p) for p in chat_files],
+        "alpaca": [str(p) for p in alpaca_files],
     }
+    card = _card(version, split, inputs, tokenizer_name, options)
     (out_dir / "card.json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
     return BuildReport(out_dir, card)

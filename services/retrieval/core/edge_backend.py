@@ -27,9 +27,7 @@ from typing import Any
 
 import qdrant_edge as qe
 
-from services.retrieval.core.edge_maintenance import Optimizer
-from services.retrieval.core.sparse import SparseTerms
-from services.retrieval.core.store import (
+from services.retrieval.core.backend import (
     DENSE,
     GENERATION,
     INDEXED_KEYWORDS,
@@ -41,6 +39,8 @@ from services.retrieval.core.store import (
     Selection,
     VectorQuery,
 )
+from services.retrieval.core.edge_maintenance import Optimizer
+from services.retrieval.core.sparse import SparseTerms
 
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"

@@ -20,8 +20,7 @@ from typing import Any
 
 from qdrant_client import QdrantClient, models
 
-from services.retrieval.core.sparse import SparseTerms
-from services.retrieval.core.store import (
+from services.retrieval.core.backend import (
     DENSE,
     GENERATION,
     INDEXED_KEYWORDS,
@@ -33,6 +32,7 @@ from services.retrieval.core.store import (
     Selection,
     VectorQuery,
 )
+from services.retrieval.core.sparse import SparseTerms
 from shared.settings import Settings
 
 MANIFEST_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "finerag:manifest"))

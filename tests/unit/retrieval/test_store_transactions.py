@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from services.retrieval.core import sparse
+from services.retrieval.core.backend import Manifest, Point, Selection
 from services.retrieval.core.index import KnowledgeIndex
-from services.retrieval.core.store import ChunkStore, Manifest, Point, Selection
+from services.retrieval.core.store import ChunkStore
 from shared.schemas import Chunk, SearchRequest
 from shared.settings import Settings
 from tests.unit.retrieval.conftest import BagOfWordsEmbedder
