@@ -193,7 +193,7 @@ class FineTuningService:
                     "only supervised fine-tuning is supported", param="method"
                 )
             method = "qlora"
-        if method not in _METHODS:
+        if not isinstance(method, str) or method not in _METHODS:
             raise InvalidRequestError(f"'method' must be one of {sorted(_METHODS)}", param="method")
         return method
 

@@ -34,3 +34,17 @@ def test_an_old_name_is_a_400_that_names_the_new_one(old: str, new: str):
 def test_where_the_logs_go_is_the_servers_choice():
     with pytest.raises(InvalidRequestError, match="report_to"):
         FineTuningService._check_config({"report_to": ["wandb"]})
+
+
+@pytest.mark.parametrize("method", [["qlora"], 4, None, "dpo", {"type": "dpo"}])
+def test_a_method_that_is_not_one_of_the_names_is_a_400(method: object):
+    with pytest.raises(InvalidRequestError) as refused:
+        FineTuningService._check_method(method)
+    assert refused.value.param == "method"
+
+
+@pytest.mark.parametrize(
+    ("method", "name"), [("qlora", "qlora"), ({"type": "supervised"}, "qlora")]
+)
+def test_openais_supervised_method_object_means_qlora(method: object, name: str):
+    assert FineTuningService._check_method(method) == name
