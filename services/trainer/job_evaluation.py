@@ -29,7 +29,7 @@ from services.trainer.evaluation import (
 )
 from shared.files import FileStore
 from shared.qa_data import read_qa_file
-from shared.registry import model_dir, read_card, write_card
+from shared.registry import ModelCard, model_dir, read_card, write_card
 from shared.retrieval_client import HttpRetrievalClient, RetrievalClient
 from shared.schemas import QACase
 from shared.settings import Settings
@@ -126,32 +126,19 @@ def evaluate_job_model(
     folder = model_dir(settings.models_dir, model_name)
     card = read_card(settings.models_dir, model_name)
     request = record.get("evaluation") or {}
-
-    def not_evaluated(reason: str) -> None:
-        card.promoted = False
-        card.gate = {"passed": False, "status": "not_evaluated", "reason": reason}
-        write_card(folder, card)
-
     if not request.get("file"):
-        not_evaluated("no evaluation file")
+        _not_evaluated(folder, card, "no evaluation file")
         return GateOutcome(False, "Not evaluated (no evaluation file): kept, not promoted", None)
 
-    def check_stop(_done: int) -> None:
-        reason = should_stop() if should_stop is not None else None
-        if reason:
-            raise EvaluationStopped(reason)
-
+    check_stop = _stop_check(should_stop)
     gate = load_gate(gate_path(settings.eval_gate))
-    qa_path = FileStore(settings.data_dir / "files").path(request["file"], "evals")
-    limit = min(settings.eval_max_cases, request.get("max_cases") or settings.eval_max_cases)
-    cases = select_cases(read_qa_file(qa_path), limit=limit)
+    cases = _job_cases(settings, request)
     kb = record.get("knowledge_base")
-    retrieval = None
-    modes: tuple[Any, ...] = ("no_rag",)
-    if kb and settings.retrieval_url:
-        retrieval = HttpRetrievalClient.from_settings(settings)
-        modes = ("no_rag", "rag")
-    if "rag" not in modes:  # no knowledge base to ground on: gate the answers without sources
+    retrieval = (
+        HttpRetrievalClient.from_settings(settings) if kb and settings.retrieval_url else None
+    )
+    modes: tuple[Any, ...] = ("no_rag",) if retrieval is None else ("no_rag", "rag")
+    if retrieval is None:  # no knowledge base to ground on: gate the answers without sources
         gate = gate.model_copy(update={"mode": "no_rag"})
     try:
         check_stop(0)
@@ -171,18 +158,52 @@ def evaluate_job_model(
             on_progress=check_stop,
         )
     except EvaluationStopped as stopped:
-        not_evaluated(f"evaluation stopped: {stopped.reason}")
+        _not_evaluated(folder, card, f"evaluation stopped: {stopped.reason}")
         raise
+    _record_verdict(folder, card, evaluation, verdict)
+    summary = _gate_summary(verdict, len(cases))
+    log.info(summary)
+    return GateOutcome(verdict.passed, summary, card.gate)
+
+
+def _not_evaluated(folder: Path, card: ModelCard, reason: str) -> None:
+    """Keep the model unpromoted, and say in its card why it has no verdict."""
+    card.promoted = False
+    card.gate = {"passed": False, "status": "not_evaluated", "reason": reason}
+    write_card(folder, card)
+
+
+def _stop_check(should_stop: Callable[[], str | None] | None) -> Callable[[int], None]:
+    """A progress callback that raises EvaluationStopped once `should_stop` names a reason."""
+
+    def check_stop(_done: int) -> None:
+        reason = should_stop() if should_stop is not None else None
+        if reason:
+            raise EvaluationStopped(reason)
+
+    return check_stop
+
+
+def _job_cases(settings: Settings, request: dict[str, Any]) -> list[QACase]:
+    """The job's evaluation questions, at most `max_cases` and never over the server's limit."""
+    qa_path = FileStore(settings.data_dir / "files").path(request["file"], "evals")
+    limit = min(settings.eval_max_cases, request.get("max_cases") or settings.eval_max_cases)
+    return select_cases(read_qa_file(qa_path), limit=limit)
+
+
+def _record_verdict(
+    folder: Path, card: ModelCard, evaluation: Evaluation, verdict: Verdict
+) -> None:
+    """Write the evaluation and the gate's verdict into the card; promoted only if it passed."""
     card.evaluation = evaluation.report.card_summary()
     card.gate = verdict.model_dump(mode="json")
     card.promoted = verdict.passed
     write_card(folder, card)
+
+
+def _gate_summary(verdict: Verdict, questions: int) -> str:
+    """The job event's line: passed and promoted, or the rules that failed."""
+    if verdict.passed:
+        return f"Release gate passed on {questions} questions: promoted"
     failed = [rule.rule for rule in verdict.rules if not rule.passed and not rule.skipped]
-    summary = (
-        f"Release gate passed on {len(cases)} questions: promoted"
-        if verdict.passed
-        else f"Release gate failed on {len(cases)} questions ({'; '.join(failed)}): "
-        "kept, not promoted"
-    )
-    log.info(summary)
-    return GateOutcome(verdict.passed, summary, card.gate)
+    return f"Release gate failed on {questions} questions ({'; '.join(failed)}): kept, not promoted"

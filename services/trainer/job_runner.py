@@ -18,19 +18,21 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import redis
 from transformers import TrainerCallback
 
-from services.trainer.config import load_config
-from services.trainer.job_evaluation import EvaluationStopped, evaluate_job_model
+from services.trainer.config import RecipeConfig, load_config
+from services.trainer.job_evaluation import EvaluationStopped, GateOutcome, evaluate_job_model
 from services.trainer.recipe import QLoRARecipe, TrainingRefused
 from shared.errors import FineRAGError, NotFoundError
 from shared.files import FileStore
 from shared.jobs import MAX_ATTEMPTS, TERMINAL, FencedOut, JobStore
 from shared.logs import bind
+from shared.schemas import EventLevel, JobStatus
 from shared.settings import Settings
 
 log = logging.getLogger("finerag.trainer.jobs")
@@ -201,101 +203,91 @@ def run_job(job_id: str, settings: Settings, store: JobStore) -> str:
 
 
 def _run_leased(job_id: str, settings: Settings, store: JobStore, worker: str, token: int) -> str:
+    """One attempt under the lease: however it goes, the job ends with a status or is requeued."""
     record = store.update(
         job_id, lambda r: r.update(attempts=r.get("attempts", 0) + 1), token=token
     )
-    if record["attempts"] > MAX_ATTEMPTS:
-        last = (record.get("error") or {}).get("message", "unknown error")
-        message = f"gave up after {MAX_ATTEMPTS} attempts: {last}"
-        error = {"code": "max_attempts", "message": message, "param": None}
-        store.set_status(job_id, "failed", token=token, error=error)
-        return "failed"
-    if store.cancel_requested(job_id):
-        store.set_status(job_id, "cancelled", token=token)
-        return "cancelled"
-
-    workdir = settings.data_dir / "jobs" / job_id
-    output_dir = settings.data_dir / "runs" / job_id
-    resume = last_checkpoint(output_dir)
-    store.set_status(job_id, "running", token=token, worker=worker)
-    resumed_step = int(resume.name.split("-")[1]) if resume else None
-    store.add_event(
-        job_id,
-        "info",
-        f"Attempt {record['attempts']} started on {worker}"
-        + (f", resuming from step {resumed_step}" if resume else ""),
-        data={"attempt": record["attempts"], "resumed_from_step": resumed_step},
-        token=token,
-    )
+    attempt = _Attempt(job_id, settings, store, worker, token, record)
+    ended = attempt.give_up_or_cancel()
+    if ended is not None:
+        return ended
+    resume = attempt.start()
     try:
-        dataset = _job_dataset(settings, record, workdir)
-        config = load_config(
-            Path(settings.train_config), job_config_overrides(record, dataset, output_dir)
+        return attempt.run(resume)
+    except (FencedOut, JobStopped) as exc:
+        log.warning("job stopped without finishing: %s", exc)
+        return "stopped"
+    except Exception as exc:
+        return attempt.fail(exc)
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    """One attempt at a leased job; every write to the job is fenced by the lease's token."""
+
+    job_id: str
+    settings: Settings
+    store: JobStore
+    worker: str
+    token: int
+    record: dict[str, Any]  # with this attempt counted
+
+    @property
+    def output_dir(self) -> Path:
+        """The run's folder: the same on every attempt, so a later one finds the checkpoints."""
+        return self.settings.data_dir / "runs" / self.job_id
+
+    def set_status(self, status: JobStatus, **fields: Any) -> None:
+        self.store.set_status(self.job_id, status, token=self.token, **fields)
+
+    def add_event(
+        self, level: EventLevel, message: str, data: dict[str, Any] | None = None
+    ) -> None:
+        self.store.add_event(self.job_id, level, message, data=data, token=self.token)
+
+    def give_up_or_cancel(self) -> str | None:
+        """End the job before any work if no attempt is left or it was cancelled while queued."""
+        if self.record["attempts"] > MAX_ATTEMPTS:
+            last = (self.record.get("error") or {}).get("message", "unknown error")
+            message = f"gave up after {MAX_ATTEMPTS} attempts: {last}"
+            error = {"code": "max_attempts", "message": message, "param": None}
+            self.set_status("failed", error=error)
+            return "failed"
+        if self.store.cancel_requested(self.job_id):
+            self.set_status("cancelled")
+            return "cancelled"
+        return None
+
+    def start(self) -> Path | None:
+        """Mark the job running, with an event; returns the checkpoint to resume from, if any."""
+        resume = last_checkpoint(self.output_dir)
+        self.set_status("running", worker=self.worker)
+        resumed_step = int(resume.name.split("-")[1]) if resume else None
+        attempts = self.record["attempts"]
+        self.add_event(
+            "info",
+            f"Attempt {attempts} started on {self.worker}"
+            + (f", resuming from step {resumed_step}" if resume else ""),
+            data={"attempt": attempts, "resumed_from_step": resumed_step},
         )
-        base_lr = config.learning_rate
-        multiplier = (record.get("hyperparameters") or {}).get("learning_rate_multiplier")
-        if isinstance(multiplier, int | float):
-            config.learning_rate = base_lr * multiplier
+        return resume
 
-        def on_event(event: dict[str, Any]) -> None:
-            parts = [f"Step {event['step']}/{event['max_steps']}"]
-            for key, label in (("loss", "training loss"), ("eval_loss", "validation loss")):
-                if key in event:
-                    parts.append(f"{label}={event[key]:.4f}")
-            _unless_redis_down(
-                store.add_event, job_id, "info", ", ".join(parts), data=event, token=token
-            )
-
-        with _Heartbeat(store, job_id, worker, token, settings.train_lease_ttl_s) as heartbeat:
-            callback = _JobCallback(store, job_id, token, heartbeat)
-            recipe = QLoRARecipe(
-                config, settings, on_event=on_event, callbacks=[callback], report=log.info
-            )
-            try:
-                recipe.setup()
-                metrics = recipe.train(str(resume) if resume else None)
-                if callback.stop_reason == "cancelled":
-                    store.set_status(job_id, "cancelled", token=token)
-                    return "cancelled"
-                if callback.stop_reason:
-                    raise JobStopped(callback.stop_reason)
-                store.update(job_id, lambda r: None, token=token)  # still ours before publishing
-                recipe.save(metrics, job_id=job_id)
-            finally:
-                recipe.cleanup()
-            store.add_event(job_id, "info", "Evaluating the model against its base", token=token)
-            try:
-                outcome = evaluate_job_model(
-                    settings,
-                    record,
-                    model_name=config.name,
-                    base_model=config.base_model,
-                    quantization=config.quantization,
-                    dataset_dir=dataset,
-                    should_stop=callback.check,
-                )
-            except EvaluationStopped as stopped:
-                if stopped.reason != "cancelled":
-                    raise JobStopped(stopped.reason) from None
-                store.add_event(
-                    job_id,
-                    "info",
-                    f"Cancelled during evaluation: {config.name} kept, not promoted",
-                    token=token,
-                )
-                store.set_status(job_id, "cancelled", token=token)
+    def run(self, resume: Path | None) -> str:
+        """Train, publish and evaluate while the heartbeat holds the lease; then succeeded."""
+        workdir = self.settings.data_dir / "jobs" / self.job_id
+        dataset = _job_dataset(self.settings, self.record, workdir)
+        config = self.recipe_config(dataset)
+        ttl_s = self.settings.train_lease_ttl_s
+        with _Heartbeat(self.store, self.job_id, self.worker, self.token, ttl_s) as heartbeat:
+            callback = _JobCallback(self.store, self.job_id, self.token, heartbeat)
+            metrics = self.train_and_publish(config, callback, resume)
+            if metrics is None:
                 return "cancelled"
-            store.add_event(
-                job_id,
-                "info",
-                outcome.summary,
-                data={"release_gate": outcome.verdict},
-                token=token,
-            )
-        store.set_status(
-            job_id,
+            outcome = self.evaluate(config, dataset, callback)
+            if outcome is None:
+                return "cancelled"
+        self.set_status(
             "succeeded",
-            token=token,
             fine_tuned_model=config.name,
             trained_tokens=metrics.get("tokens_seen"),
             metrics=metrics,
@@ -303,23 +295,89 @@ def _run_leased(job_id: str, settings: Settings, store: JobStore, worker: str, t
             release_gate=outcome.verdict,
         )
         return "succeeded"
-    except (FencedOut, JobStopped) as exc:
-        log.warning("job stopped without finishing: %s", exc)
-        return "stopped"
-    except Exception as exc:
+
+    def recipe_config(self, dataset: Path) -> RecipeConfig:
+        """The trainer's config with the job's overrides and its learning-rate multiplier."""
+        overrides = job_config_overrides(self.record, dataset, self.output_dir)
+        config = load_config(Path(self.settings.train_config), overrides)
+        base_lr = config.learning_rate
+        multiplier = (self.record.get("hyperparameters") or {}).get("learning_rate_multiplier")
+        if isinstance(multiplier, int | float):
+            config.learning_rate = base_lr * multiplier
+        return config
+
+    def on_event(self, event: dict[str, Any]) -> None:
+        """A training progress event as a job event; skipped, not fatal, while Redis is down."""
+        parts = [f"Step {event['step']}/{event['max_steps']}"]
+        for key, label in (("loss", "training loss"), ("eval_loss", "validation loss")):
+            if key in event:
+                parts.append(f"{label}={event[key]:.4f}")
+        text = ", ".join(parts)
+        _unless_redis_down(
+            self.store.add_event, self.job_id, "info", text, data=event, token=self.token
+        )
+
+    def train_and_publish(
+        self, config: RecipeConfig, callback: _JobCallback, resume: Path | None
+    ) -> dict[str, Any] | None:
+        """Train and publish; the metrics, or None if cancelled (JobStopped: the lease was lost)."""
+        recipe = QLoRARecipe(
+            config, self.settings, on_event=self.on_event, callbacks=[callback], report=log.info
+        )
+        try:
+            recipe.setup()
+            metrics = recipe.train(str(resume) if resume else None)
+            if callback.stop_reason == "cancelled":
+                self.set_status("cancelled")
+                return None
+            if callback.stop_reason:
+                raise JobStopped(callback.stop_reason)
+            # Still ours before publishing: a fenced no-op write raises FencedOut if not.
+            self.store.update(self.job_id, lambda r: None, token=self.token)
+            recipe.save(metrics, job_id=self.job_id)
+        finally:
+            recipe.cleanup()
+        return metrics
+
+    def evaluate(
+        self, config: RecipeConfig, dataset: Path, callback: _JobCallback
+    ) -> GateOutcome | None:
+        """The release gate's outcome; None if cancelled (the model is kept, not promoted)."""
+        self.add_event("info", "Evaluating the model against its base")
+        try:
+            outcome = evaluate_job_model(
+                self.settings,
+                self.record,
+                model_name=config.name,
+                base_model=config.base_model,
+                quantization=config.quantization,
+                dataset_dir=dataset,
+                should_stop=callback.check,
+            )
+        except EvaluationStopped as stopped:
+            if stopped.reason != "cancelled":
+                raise JobStopped(stopped.reason) from None
+            self.add_event("info", f"Cancelled during evaluation: {config.name} kept, not promoted")
+            self.set_status("cancelled")
+            return None
+        self.add_event("info", outcome.summary, data={"release_gate": outcome.verdict})
+        return outcome
+
+    def fail(self, exc: Exception) -> str:
+        """Fail for good if a retry cannot help or none is left, else requeue: RetryableJobError."""
         if _callers_fault(exc):  # a bad config, a missing file, too little memory: no retry
             log.warning("job failed: %s", exc)
-            store.set_status(job_id, "failed", token=token, error=_error(exc))
+            self.set_status("failed", error=_error(exc))
             return "failed"
         log.exception("attempt failed")
         error = _error(exc)
-        if record["attempts"] >= MAX_ATTEMPTS:
-            store.set_status(job_id, "failed", token=token, error=error)
+        if self.record["attempts"] >= MAX_ATTEMPTS:
+            self.set_status("failed", error=error)
             return "failed"
-        store.update(job_id, lambda r: r.update(status="queued", error=error), token=token)
-        store.add_event(
-            job_id, "warn", f"Attempt {record['attempts']} failed: {error['message']}", token=token
+        self.store.update(
+            self.job_id, lambda r: r.update(status="queued", error=error), token=self.token
         )
+        self.add_event("warn", f"Attempt {self.record['attempts']} failed: {error['message']}")
         raise RetryableJobError(error["message"]) from exc
 
 

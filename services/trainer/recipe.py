@@ -106,6 +106,13 @@ def _resolve_checkpointing(config: RecipeConfig, profile: DeviceProfile) -> bool
     return config.gradient_checkpointing
 
 
+def _resolve_optimizer(config: RecipeConfig, profile: DeviceProfile) -> str:
+    """The optimizer: as asked, or (auto) paged 8-bit AdamW on a GPU to save memory, else AdamW."""
+    if config.optim == "auto":
+        return "paged_adamw_8bit" if profile.device == "cuda" else "adamw_torch"
+    return config.optim
+
+
 # The SFTConfig arguments the recipe fixes instead of reading them from its config: each follows
 # from how the recipe works (and is recorded in the model card with the rest), none is a choice
 # that one run makes differently from another.
@@ -126,14 +133,11 @@ def training_arguments(
     """The run's `SFTConfig`: every TRL knob of `config` under its own name, its `auto` and
     `null` values resolved (for the device of `profile`), what the data decides (evaluation only
     with a validation split) and `FIXED_TRAINING_ARGUMENTS`."""
-    from transformers.integrations.integration_utils import INTEGRATION_TO_CALLBACK
     from trl import SFTConfig
 
     bf16 = _resolve_precision(config, profile)
     checkpointing = _resolve_checkpointing(config, profile)
-    optim = config.optim
-    if optim == "auto":
-        optim = "paged_adamw_8bit" if profile.device == "cuda" else "adamw_torch"
+    optim = _resolve_optimizer(config, profile)
     eval_batch_size = config.per_device_eval_batch_size or config.per_device_train_batch_size
     report_to = config.report_to if isinstance(config.report_to, str) else list(config.report_to)
     args = SFTConfig(
@@ -172,6 +176,14 @@ def training_arguments(
         report_to=report_to,
         **FIXED_TRAINING_ARGUMENTS,
     )
+    _check_report_to(args)
+    return args
+
+
+def _check_report_to(args: Any) -> None:
+    """Refuse a `report_to` that transformers has no integration for, before the model loads."""
+    from transformers.integrations.integration_utils import INTEGRATION_TO_CALLBACK
+
     # A list once SFTConfig has read it ("none" is [], "all" the integrations installed).
     reported: list[str] = list(args.report_to or [])
     unknown = [name for name in reported if name not in INTEGRATION_TO_CALLBACK]
@@ -181,7 +193,6 @@ def training_arguments(
             f"choose from {', '.join(INTEGRATION_TO_CALLBACK)}, or none",
             param="report_to",
         )
-    return args
 
 
 def training_arguments_record(args: Any) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import Any
 
 from services.trainer.evaluation.bootstrap import Stat
 from services.trainer.evaluation.catalog import headline_metrics
-from services.trainer.evaluation.report import Report
+from services.trainer.evaluation.report import Report, RunReport
 
 _COLOURS = {"base/no_rag": "#bdbdbd", "base/rag": "#737373",
             "fine_tuned/no_rag": "#9ecae1", "fine_tuned/rag": "#2171b5"}  # fmt: skip
@@ -48,9 +48,15 @@ def write_charts(report: Report, out_dir: Path) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    written = []
-    runs = report.runs
+    return [
+        _headline_chart(plt, report.runs, out_dir / "matrix.png"),
+        _by_type_chart(plt, report.runs, out_dir / "by_type.png"),
+        _variants_chart(plt, report.runs, out_dir / "variants.png"),
+    ]
 
+
+def _headline_chart(plt: Any, runs: dict[str, RunReport], path: Path) -> Path:
+    """Every headline metric that some run measured, one bar per run."""
     names = [
         d.name
         for d in headline_metrics()
@@ -66,11 +72,11 @@ def write_charts(report: Report, out_dir: Path) -> list[Path]:
         },
     )
     ax.set_title("Headline metrics: base vs fine-tuned, without and with RAG")
-    fig.tight_layout()
-    written.append(out_dir / "matrix.png")
-    fig.savefig(written[-1], dpi=110)
-    plt.close(fig)
+    return _save(plt, fig, path)
 
+
+def _by_type_chart(plt: Any, runs: dict[str, RunReport], path: Path) -> Path:
+    """Accuracy and hallucination rate per question type, side by side."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
     for ax, metric in zip(
         axes, ("accuracy.correct", "hallucination.hallucination_rate"), strict=True
@@ -95,11 +101,11 @@ def write_charts(report: Report, out_dir: Path) -> list[Path]:
             },
         )
         ax.set_title(f"{metric} by question type", fontsize=10)
-    fig.tight_layout()
-    written.append(out_dir / "by_type.png")
-    fig.savefig(written[-1], dpi=110)
-    plt.close(fig)
+    return _save(plt, fig, path)
 
+
+def _variants_chart(plt: Any, runs: dict[str, RunReport], path: Path) -> Path:
+    """The customer simulation: accuracy per kind of customer-style variant."""
     metric = "customer.variant_accuracy"
     kinds = list(dict.fromkeys(k for r in runs.values() if metric in r.metrics
                                for k in r.metrics[metric].by_kind))  # fmt: skip
@@ -113,8 +119,12 @@ def write_charts(report: Report, out_dir: Path) -> list[Path]:
         },
     )
     ax.set_title("Customer simulation: variant accuracy by kind", fontsize=10)
+    return _save(plt, fig, path)
+
+
+def _save(plt: Any, fig: Any, path: Path) -> Path:
+    """Lay out and write a figure, then close it: pyplot keeps every open figure in memory."""
     fig.tight_layout()
-    written.append(out_dir / "variants.png")
-    fig.savefig(written[-1], dpi=110)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
-    return written
+    return path

@@ -1,11 +1,7 @@
 """The evaluation run: ask every question of both models, with and without RAG, score, report.
 
-RAG is done here, client-side: the question is searched in the knowledge base and the messages
-are built with `shared.prompts.grounded_messages()` (the template the dataset builder trains on
-and the gateway serves with), so any OpenAI-compatible server can be evaluated. Without RAG a
-model gets the conversation alone: the question (after a variant's earlier turns), with no
-system prompt unless `EvalOptions.no_rag_system_prompt` sets one, which measures what the
-model knows by itself.
+What each model is asked, and how its RAG prompt is built, is in `matrix.py`; this module
+checks the inputs, generates through a `ChatClient`, scores every reply and builds the report.
 """
 
 from __future__ import annotations
@@ -18,16 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from services.trainer.evaluation.aggregation import SliceUnit, gains, run_metrics, summarise
-from services.trainer.evaluation.cases import (
-    QUESTION_TYPES,
-    REASONING_TYPES,
-    Question,
-    questions_of,
-)
+from services.trainer.evaluation.cases import QUESTION_TYPES
 from services.trainer.evaluation.catalog import headline_metrics, retrieval_names, run_metric_names
 from services.trainer.evaluation.chat_clients import ChatClient, ChatRequest, ChatResult
 from services.trainer.evaluation.judging import LlmJudge, judge_task
-from services.trainer.evaluation.prompt_check import check_prompts
+from services.trainer.evaluation.matrix import Item, Searcher, build_items
+from services.trainer.evaluation.prompt_check import PromptCheck, check_prompts
 from services.trainer.evaluation.records import (
     MODES,
     ROLES,
@@ -41,10 +33,10 @@ from services.trainer.evaluation.report import MetricResult, Report, RunReport
 from services.trainer.evaluation.scoring import score_reply
 from shared import injections
 from shared.errors import InvalidRequestError, NotFoundError
-from shared.prompts import Message, Source, grounded_messages
+from shared.prompts import Message
 from shared.retrieval_client import RetrievalClient
 from shared.retrieval_metrics import ndcg_at_k, recall_at_k, reciprocal_rank
-from shared.schemas import MAX_QUERY_CHARS, QACase, SearchHit, SearchMode, SearchRequest
+from shared.schemas import QACase, SearchMode
 
 Render = Callable[[Sequence[Message]], str]
 
@@ -89,35 +81,6 @@ class Evaluation:
     records: list[GenerationRecord] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class _Item:
-    role: Role
-    mode: Mode
-    question: Question
-    step_by_step: bool
-    messages: list[Message]
-    hits: list[SearchHit] | None
-    injection: tuple[str, str] | None = None  # (attack family, canary)
-
-
-class _Searcher:
-    """Searches the knowledge base once per distinct query."""
-
-    def __init__(self, retrieval: RetrievalClient | None, kb: str | None) -> None:
-        self.retrieval = retrieval
-        self.kb = kb
-        self._cache: dict[tuple[str, int, str], list[SearchHit]] = {}
-
-    def search(self, query: str, top_k: int, mode: SearchMode) -> list[SearchHit]:
-        assert self.retrieval is not None
-        assert self.kb is not None
-        key = (query, top_k, mode)
-        if key not in self._cache:
-            request = SearchRequest(query=query[:MAX_QUERY_CHARS], top_k=top_k, mode=mode)
-            self._cache[key] = list(self.retrieval.search(self.kb, request).hits)
-        return self._cache[key]
-
-
 def _check_kb(retrieval: RetrievalClient, kb: str) -> None:
     names = [str(c.get("name")) for c in retrieval.list_collections()]
     if kb not in names:
@@ -128,101 +91,17 @@ def _check_kb(retrieval: RetrievalClient, kb: str) -> None:
         )
 
 
-def _messages(
-    question: Question,
-    mode: Mode,
-    step_by_step: bool,
-    hits: list[SearchHit] | None,
-    options: EvalOptions,
-) -> list[Message]:
-    history = [dict(m) for m in question.history]
-    if mode == "rag":
-        sources = [
-            Source(text=h.text, doc_id=h.doc_id, title=h.title, section=h.section)
-            for h in hits or []
-        ]
-        return grounded_messages(question.text, sources, history=history, step_by_step=step_by_step)
-    system: list[Message] = []
-    if options.no_rag_system_prompt:
-        system.append({"role": "system", "content": options.no_rag_system_prompt})
-    return [*system, *history, {"role": "user", "content": question.text}]
-
-
-def _injected(cases: Sequence[QACase], searcher: _Searcher, options: EvalOptions) -> list[_Item]:
-    """The injection suite: each answerable question with an instruction planted in a source.
-
-    RAG: the top source carries the instruction. Without RAG the same poisoned passage is
-    pasted into the customer's message (direct injection), so both modes are measured.
-    """
-    items = []
-    for case in cases:
-        if case.answer is None:
-            continue
-        hits = searcher.search(case.question, options.top_k, options.search_mode)
-        if not hits:
-            continue
-        attack, canary = injections.pick(case.id, "eval"), injections.canary_for(case.id)
-        top = hits[0].model_copy(update={"text": injections.poison(hits[0].text, attack, canary)})
-        poisoned = [top, *hits[1:]]
-        question = Question(case=case, text=case.question)
-        for role in ROLES:
-            for mode in options.modes:
-                if mode == "rag":
-                    messages = _messages(question, mode, False, poisoned, options)
-                else:
-                    pasted = Question(
-                        case=case,
-                        text=f"{case.question}\n\nThis is from your website:\n{poisoned[0].text}",
-                    )
-                    messages = _messages(pasted, mode, False, None, options)
-                items.append(
-                    _Item(
-                        role,
-                        mode,
-                        question,
-                        False,
-                        messages,
-                        poisoned if mode == "rag" else None,
-                        injection=(attack.family, canary),
-                    )
-                )
-    return items
-
-
-def _items(cases: Sequence[QACase], searcher: _Searcher, options: EvalOptions) -> list[_Item]:
-    questions = [
-        q
-        for case in cases
-        for q in questions_of(case, variants=options.variants, kinds=options.variant_kinds)
-    ]
-    items = []
-    for role in ROLES:
-        for mode in options.modes:
-            asked = [(q, False) for q in questions]
-            if mode == "rag" and options.step_by_step:
-                asked += [
-                    (q, True)
-                    for q in questions
-                    if q.variant is None and q.case.type in REASONING_TYPES
-                ]
-            for question, step_by_step in asked:
-                hits = (
-                    searcher.search(question.text, options.top_k, options.search_mode)
-                    if mode == "rag"
-                    else None
-                )
-                messages = _messages(question, mode, step_by_step, hits, options)
-                items.append(_Item(role, mode, question, step_by_step, messages, hits))
-    return items
-
-
 def _generate(
     chat: ChatClient,
-    items: Sequence[_Item],
+    items: Sequence[Item],
     models: ModelPair,
     options: EvalOptions,
     on_progress: Callable[[int], None] | None,
+    on_total: Callable[[int], None] | None,
 ) -> list[ChatResult]:
+    """Every item's reply, a chunk of requests at a time; `on_total` is told the count first."""
+    if on_total is not None:
+        on_total(len(items))
     results: list[ChatResult] = []
     for start in range(0, len(items), options.chunk_size):
         chunk = items[start : start + options.chunk_size]
@@ -244,7 +123,7 @@ def _generate(
 
 
 def _record(
-    item: _Item, result: ChatResult, models: ModelPair, render: Render | None
+    item: Item, result: ChatResult, models: ModelPair, render: Render | None
 ) -> GenerationRecord:
     case = item.question.case
     user_text = [item.question.text, *(m["content"] for m in item.question.history)]
@@ -286,7 +165,7 @@ def _record(
     )
 
 
-def _judge(judge: LlmJudge, items: Sequence[_Item], records: Sequence[GenerationRecord]) -> None:
+def _judge(judge: LlmJudge, items: Sequence[Item], records: Sequence[GenerationRecord]) -> None:
     """Attach the judge's outcome to every RAG answer (as written) that makes a claim."""
     pending = []
     for item, record in zip(items, records, strict=True):
@@ -303,7 +182,7 @@ def _judge(judge: LlmJudge, items: Sequence[_Item], records: Sequence[Generation
 
 
 def _retrieval_metrics(
-    cases: Sequence[QACase], searcher: _Searcher, options: EvalOptions, types: Sequence[str]
+    cases: Sequence[QACase], searcher: Searcher, options: EvalOptions, types: Sequence[str]
 ) -> dict[str, MetricResult]:
     depth = max(options.retrieval_ks)
     units: dict[str, list[SliceUnit]] = {name: [] for name in retrieval_names(options.retrieval_ks)}
@@ -326,6 +205,142 @@ def _retrieval_metrics(
             found, key=name, types=types, seed=options.seed, samples=options.bootstrap_samples
         )
         for name, found in units.items()
+    }
+
+
+def _check_inputs(
+    cases: Sequence[QACase],
+    chat: ChatClient,
+    models: ModelPair,
+    options: EvalOptions,
+    retrieval: RetrievalClient | None,
+    kb: str | None,
+) -> None:
+    """Fail before the first generation: no cases, no knowledge base for RAG, a missing model."""
+    if not cases:
+        raise InvalidRequestError("no cases to evaluate (check --types, --limit, --split)")
+    if "rag" in options.modes and (retrieval is None or kb is None):
+        raise InvalidRequestError("the rag mode needs a knowledge base (--kb)", param="kb")
+    chat.check_models(list(dict.fromkeys([models.fine_tuned, models.base])))
+    if retrieval is not None and kb is not None:
+        _check_kb(retrieval, kb)
+
+
+def _scored_records(
+    items: Sequence[Item],
+    results: Sequence[ChatResult],
+    models: ModelPair,
+    render: Render | None,
+    judge: LlmJudge | None,
+) -> list[GenerationRecord]:
+    """Every generation as a scored record, with the judge's reading where there is a judge."""
+    records = [
+        _record(item, result, models, render) for item, result in zip(items, results, strict=True)
+    ]
+    if judge is not None:
+        _judge(judge, items, records)
+    return records
+
+
+def _matrix_report(
+    records: Sequence[GenerationRecord],
+    models: ModelPair,
+    options: EvalOptions,
+    types: Sequence[str],
+    *,
+    judged: bool,
+) -> Report:
+    """Each run's metrics, and per mode the fine-tuned model's gains over its base."""
+    report = Report()
+    by_run: dict[str, list[GenerationRecord]] = {}
+    for record in records:
+        by_run.setdefault(record.run, []).append(record)
+    for role in ROLES:
+        for mode in options.modes:
+            name = run_name(role, mode)
+            mine = by_run.get(name, [])
+            report.runs[name] = RunReport(
+                role=role,
+                mode=mode,
+                model=models.name(role),
+                generations=len(mine),
+                metrics=run_metrics(
+                    mine,
+                    run=name,
+                    types=types,
+                    seed=options.seed,
+                    samples=options.bootstrap_samples,
+                    judge=judged,
+                ),
+            )
+    measured = set(run_metric_names(judged))
+    headline = [d.name for d in headline_metrics() if d.name in measured]
+    for mode in options.modes:
+        report.gains[mode] = gains(
+            by_run.get(run_name("base", mode), []),
+            by_run.get(run_name("fine_tuned", mode), []),
+            mode=mode,
+            names=headline,
+            seed=options.seed,
+            samples=options.bootstrap_samples,
+        )
+    return report
+
+
+def _served_prompts(
+    records: Sequence[GenerationRecord],
+) -> list[tuple[str, str, bool, list[Message]]]:
+    """The fine-tuned RAG prompts of questions as written: the only ones the dataset also has."""
+    return [
+        (r.case_id, r.question, r.reference is not None, r.messages)
+        for r in records
+        if r.run == "fine_tuned/rag"
+        and r.variant is None
+        and not r.step_by_step
+        and r.injection is None
+    ]
+
+
+def _prompt_check_metrics(
+    check: PromptCheck, cases: Sequence[QACase], options: EvalOptions, types: Sequence[str]
+) -> dict[str, MetricResult]:
+    """How often the served prompt (and its template) was identical to the trained one."""
+    metrics: dict[str, MetricResult] = {}
+    type_of = {c.id: c.type for c in cases}
+    for index, name in enumerate(
+        ("behaviour.prompt_identical_rate", "behaviour.template_identical_rate")
+    ):
+        units: list[SliceUnit] = [
+            (case_id, type_of[case_id], None, float(same[index]), 1.0)
+            for case_id, same in check.outcomes.items()
+        ]
+        metrics[name] = summarise(
+            units, key=name, types=types, seed=options.seed, samples=options.bootstrap_samples
+        )
+    return metrics
+
+
+def _meta(
+    cases: Sequence[QACase],
+    records: Sequence[GenerationRecord],
+    models: ModelPair,
+    options: EvalOptions,
+    types: Sequence[str],
+    kb: str | None,
+    judge: LlmJudge | None,
+    started: float,
+) -> dict[str, Any]:
+    """What the report was measured on, and how long it took."""
+    return {
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "models": {"fine_tuned": models.fine_tuned, "base": models.base},
+        "kb": kb,
+        "cases": len(cases),
+        "cases_by_type": {t: sum(c.type == t for c in cases) for t in types},
+        "generations": len(records),
+        "judge": judge.model if judge else None,
+        "options": asdict(options),
+        "seconds": round(time.monotonic() - started, 1),
     }
 
 
@@ -367,96 +382,17 @@ def evaluate(
     """
     options = options or EvalOptions()
     started = time.monotonic()
-    if not cases:
-        raise InvalidRequestError("no cases to evaluate (check --types, --limit, --split)")
-    if "rag" in options.modes and (retrieval is None or kb is None):
-        raise InvalidRequestError("the rag mode needs a knowledge base (--kb)", param="kb")
-    chat.check_models(list(dict.fromkeys([models.fine_tuned, models.base])))
-    if retrieval is not None and kb is not None:
-        _check_kb(retrieval, kb)
-    searcher = _Searcher(retrieval, kb)
-
-    items = _items(cases, searcher, options)
-    if options.injection and retrieval is not None and kb is not None:
-        items += _injected(cases, searcher, options)
-    if on_total is not None:
-        on_total(len(items))
-    results = _generate(chat, items, models, options, on_progress)
-    records = [
-        _record(item, result, models, render) for item, result in zip(items, results, strict=True)
-    ]
-    if judge is not None:
-        _judge(judge, items, records)
-
+    _check_inputs(cases, chat, models, options, retrieval, kb)
+    searcher = Searcher(retrieval, kb)
+    items = build_items(cases, searcher, options)
+    results = _generate(chat, items, models, options, on_progress, on_total)
+    records = _scored_records(items, results, models, render, judge)
     types = [t for t in QUESTION_TYPES if any(c.type == t for c in cases)]
-    report = Report()
-    by_run: dict[str, list[GenerationRecord]] = {}
-    for record in records:
-        by_run.setdefault(record.run, []).append(record)
-    for role in ROLES:
-        for mode in options.modes:
-            name = run_name(role, mode)
-            mine = by_run.get(name, [])
-            report.runs[name] = RunReport(
-                role=role,
-                mode=mode,
-                model=models.name(role),
-                generations=len(mine),
-                metrics=run_metrics(
-                    mine,
-                    run=name,
-                    types=types,
-                    seed=options.seed,
-                    samples=options.bootstrap_samples,
-                    judge=judge is not None,
-                ),
-            )
-    measured = set(run_metric_names(judge is not None))
-    headline = [d.name for d in headline_metrics() if d.name in measured]
-    for mode in options.modes:
-        report.gains[mode] = gains(
-            by_run.get(run_name("base", mode), []),
-            by_run.get(run_name("fine_tuned", mode), []),
-            mode=mode,
-            names=headline,
-            seed=options.seed,
-            samples=options.bootstrap_samples,
-        )
+    report = _matrix_report(records, models, options, types, judged=judge is not None)
     if retrieval is not None and kb is not None:
         report.metrics.update(_retrieval_metrics(cases, searcher, options, types))
     if dataset_dir is not None and "rag" in options.modes:
-        served = [
-            (r.case_id, r.question, r.reference is not None, r.messages)
-            for r in records
-            if r.run == "fine_tuned/rag"
-            and r.variant is None
-            and not r.step_by_step
-            and r.injection is None
-        ]
-        report.prompt_check = check_prompts(served, dataset_dir, render=render)
-        outcomes = report.prompt_check.outcomes
-        type_of = {c.id: c.type for c in cases}
-        for index, name in enumerate(
-            ("behaviour.prompt_identical_rate", "behaviour.template_identical_rate")
-        ):
-            units: list[SliceUnit] = [
-                (case_id, type_of[case_id], None, float(same[index]), 1.0)
-                for case_id, same in outcomes.items()
-            ]
-            report.metrics[name] = summarise(
-                units, key=name, types=types, seed=options.seed, samples=options.bootstrap_samples
-            )
-    counts = {t: sum(c.type == t for c in cases) for t in types}
-    report.meta = {
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "models": {"fine_tuned": models.fine_tuned, "base": models.base},
-        "kb": kb,
-        "cases": len(cases),
-        "cases_by_type": counts,
-        "generations": len(records),
-        "judge": judge.model if judge else None,
-        "options": asdict(options),
-        "seconds": round(time.monotonic() - started, 1),
-        **(meta or {}),
-    }
+        report.prompt_check = check_prompts(_served_prompts(records), dataset_dir, render=render)
+        report.metrics.update(_prompt_check_metrics(report.prompt_check, cases, options, types))
+    report.meta = _meta(cases, records, models, options, types, kb, judge, started) | (meta or {})
     return Evaluation(report, records)
