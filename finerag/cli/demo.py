@@ -49,7 +49,7 @@ def register(subparsers: Any) -> None:
         "--train-steps",
         type=_positive,
         default=None,
-        help="QLoRA steps (default: the base's config; 40 steps of 4 examples for smollm2)",
+        help="QLoRA steps (default: the base's config; 80 steps of 4 examples for smollm2)",
     )
     demo.add_argument(
         "--cases",

@@ -21,8 +21,8 @@ import pytest
 # The demo yields the cores to the tests it runs beside (nice 19: about 1.5% of a core's share
 # against a default-priority process that wants it).
 NICENESS = 19
-# Alone the demo takes about 21 minutes on 2 fp32 cores; beside the suite, up to that plus the
-# time of the suite's other tests.
+# Alone the demo takes about 27 minutes on 2 fp32 cores (10 in bf16); beside the suite, up to
+# that plus the time of the suite's other tests.
 TIMEOUT_S = 3600
 
 
