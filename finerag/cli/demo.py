@@ -56,7 +56,7 @@ def register(subparsers: Any) -> None:
         type=_positive,
         default=DEMO_CASES,
         help="held-out questions to evaluate, spread over the question types (default: every "
-        "question of the validation split, 49 on the sample domain; fewer runs faster, with "
+        "question of the validation split, 98 on the sample domain; fewer runs faster, with "
         "wider intervals)",
     )
     demo.set_defaults(func=_demo)
