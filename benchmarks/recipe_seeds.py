@@ -17,7 +17,7 @@ the grounded dataset and the knowledge base), so only training and evaluation ar
     python -m benchmarks.recipe_seeds --demo /tmp/demo --seeds 1 2 3 --a max_steps=40 \
         --b max_steps=80
 
-Measured on a 2-core AVX-512 machine (fp32): see the note in docs/evaluation.md.
+Measured on the development machine: the table in docs/evaluation.md ("One run is not a recipe").
 """
 
 from __future__ import annotations
