@@ -7,12 +7,8 @@ from flask.typing import ResponseReturnValue
 
 from services.gateway.api.deps import get_runtime
 from services.gateway.api.guards import check_knowledge_base
-from services.gateway.api.protocol import (
-    ChatCompletionRequest,
-    CompletionRequestBody,
-    completion_response,
-    parse_body,
-)
+from services.gateway.api.protocol import ChatCompletionRequest, CompletionRequestBody, parse_body
+from services.gateway.api.responses import completion_response
 from services.gateway.api.sse import ChunkWriter, stream_events
 from shared.wire_json import read_json
 

@@ -6,7 +6,8 @@ from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from services.gateway.api.deps import get_runtime
-from services.gateway.api.protocol import Feedback, FeedbackRequest, parse_body
+from services.gateway.api.protocol import FeedbackRequest, parse_body
+from services.gateway.api.responses import Feedback
 from shared.wire_json import read_json
 
 feedback_bp = Blueprint("feedback", __name__)

@@ -7,7 +7,7 @@ from flask.typing import ResponseReturnValue
 from pydantic import MISSING
 
 from services.gateway.api.deps import get_runtime
-from services.gateway.api.protocol import Health, Readiness, ReadyChecks
+from services.gateway.api.responses import Health, Readiness, ReadyChecks
 from shared.errors import FineRAGError, ServiceUnavailableError
 
 health_bp = Blueprint("health", __name__)

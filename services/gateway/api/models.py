@@ -6,7 +6,7 @@ from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from services.gateway.api.deps import get_runtime
-from services.gateway.api.protocol import Model
+from services.gateway.api.responses import Model
 from shared.schemas import ListPage
 
 models_bp = Blueprint("models", __name__)

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import MISSING
 
-from services.gateway.api.protocol import (
+from services.gateway.api.responses import (
     ChatCompletionChunk,
     ChunkChoice,
     ChunkDelta,

@@ -28,7 +28,7 @@ from openai.types.fine_tuning import FineTuningJobEvent as SdkJobEvent
 from openai.types.fine_tuning.jobs import FineTuningJobCheckpoint as SdkCheckpoint
 from pydantic import BaseModel, ValidationError
 
-from services.gateway.api.protocol import (
+from services.gateway.api.responses import (
     ChatCompletion,
     ChatCompletionChunk,
     Feedback,
