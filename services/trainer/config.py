@@ -32,6 +32,12 @@ from shared.schemas import (
 CONFIGS_DIR = Path(__file__).parent / "configs"
 
 
+class TrainingRefused(InvalidRequestError):
+    """The run cannot work as configured (device, memory, data); the message says what to change."""
+
+    default_code = "training_refused"
+
+
 class RecipeConfig(BaseModel):
     """QLoRA supervised fine-tuning of a causal LM on a grounded chat dataset."""
 

@@ -25,9 +25,9 @@ from typing import Any
 import redis
 from transformers import TrainerCallback
 
-from services.trainer.config import RecipeConfig, load_config
+from services.trainer.config import RecipeConfig, TrainingRefused, load_config
 from services.trainer.job_evaluation import EvaluationStopped, GateOutcome, evaluate_job_model
-from services.trainer.recipe import QLoRARecipe, TrainingRefused
+from services.trainer.recipe import QLoRARecipe
 from shared.errors import FineRAGError, NotFoundError
 from shared.files import FileStore
 from shared.jobs import MAX_ATTEMPTS, TERMINAL, FencedOut, JobStore

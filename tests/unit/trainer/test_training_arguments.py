@@ -11,12 +11,11 @@ from typing import Any
 
 import pytest
 
-from services.trainer.config import CONFIGS_DIR, RecipeConfig, load_config
+from services.trainer.config import CONFIGS_DIR, RecipeConfig, TrainingRefused, load_config
 from services.trainer.job_runner import job_config_overrides
-from services.trainer.recipe import (
+from services.trainer.recipe import QLoRARecipe
+from services.trainer.training_args import (
     FIXED_TRAINING_ARGUMENTS,
-    QLoRARecipe,
-    TrainingRefused,
     training_arguments,
     training_arguments_record,
 )
