@@ -101,7 +101,7 @@ def test_the_gain_carries_to_a_knowledge_base_never_trained_on(demo: dict[str, A
     """On a company training never saw (26 questions) the fine-tuned model hallucinates less,
     the paired interval clear of 0, and answers no worse: the accuracy gain's paired interval
     is not below 0. Its point estimate is not asserted: across runs the fine-tuned model scored
-    0.33 to 0.52 against the base's 0.33, and with 26 questions the interval spans about 0.5."""
+    0.29 to 0.52 against the base's 0.33, and with 26 questions the interval spans about 0.5."""
     transfer = demo["transfer"]
     assert transfer.meta["kb"] == "larkspur"
     hallucination = transfer.gain("hallucination.hallucination_rate", "rag")
