@@ -22,6 +22,7 @@ from shared.errors import InvalidRequestError
 from shared.settings import Settings
 
 if TYPE_CHECKING:
+    from services.ingestion.core.datasets import DatasetOptions
     from services.trainer.evaluation.records import Mode
     from shared.retrieval_client import RetrievalClient
 
@@ -82,33 +83,18 @@ def ingest_folder(retrieval: RetrievalClient, settings: Settings, kb: str, folde
 
 def build_grounded_dataset(
     retrieval: RetrievalClient,
-    kb: str,
     qa_path: Path,
     tokenizer_dir: Path,
     out: Path,
-    *,
-    top_k: int = 3,
-    max_seq_len: int = 1024,
-    seed: int = 7,
-    val_ratio: float = 0.1,
-    unanswerable_ratio: float = 0.2,
+    options: DatasetOptions,
 ) -> dict[str, Any]:
-    """The grounded SFT dataset of a knowledge base, token lengths measured with the model's
-    own tokenizer; returns the data card."""
-    from services.ingestion.core.datasets import DatasetOptions, build_dataset
+    """The grounded SFT dataset of `options.kb`, token lengths measured with the model's own
+    tokenizer; returns the data card."""
+    from services.ingestion.core.datasets import build_dataset
     from shared.chat_encoding import count_chat_tokens
     from shared.modeling import load_tokenizer
 
     tokenizer = load_tokenizer(tokenizer_dir)
-
-    options = DatasetOptions(
-        kb=kb,
-        top_k=top_k,
-        max_seq_len=max_seq_len,
-        seed=seed,
-        val_ratio=val_ratio,
-        unanswerable_ratio=unanswerable_ratio,
-    )
     report = build_dataset(
         out,
         qa_files=[qa_path],
@@ -147,6 +133,16 @@ DEMO_UNANSWERABLE_RATIO = 0.1
 DEMO_TOP_K = 3  # sources per prompt, in training and evaluation alike
 DEMO_VARIANTS = ("paraphrase",)  # `finerag eval` runs every kind; the demo one, for time
 DEMO_MAX_TOKENS = 48  # the tuned answers take 5-20 tokens; a base that rambles is cut here
+
+
+def demo_dataset_options(kb: str, max_seq_len: int) -> DatasetOptions:
+    """The demo's grounded dataset: its sources a question, held-out share and abstentions."""
+    from services.ingestion.core.datasets import DatasetOptions
+
+    return DatasetOptions(
+        kb=kb, top_k=DEMO_TOP_K, max_seq_len=max_seq_len, val_ratio=DEMO_VAL_RATIO,
+        unanswerable_ratio=DEMO_UNANSWERABLE_RATIO,
+    )  # fmt: skip
 
 
 @dataclass
@@ -195,9 +191,8 @@ def demo_dataset(out: Path, model_dir: Path) -> Path:
     with InProcessRetrieval.open(settings) as retrieval:
         ingest_folder(retrieval, settings, "acme", domain.kb_dir)
         build_grounded_dataset(
-            retrieval, "acme", domain.qa_path, model_dir, out / "dataset", top_k=DEMO_TOP_K,
-            max_seq_len=config.max_length, val_ratio=DEMO_VAL_RATIO,
-            unanswerable_ratio=DEMO_UNANSWERABLE_RATIO,
+            retrieval, domain.qa_path, model_dir, out / "dataset",
+            demo_dataset_options("acme", config.max_length),
         )  # fmt: skip
     return out / "dataset"
 
@@ -260,9 +255,8 @@ def run_demo(
         result.dataset = config.dataset
         with step("4. grounded fine-tuning dataset"):
             data_card = build_grounded_dataset(
-                retrieval, kb, domain.qa_path, model_dir, config.dataset,
-                top_k=DEMO_TOP_K, max_seq_len=config.max_length, val_ratio=DEMO_VAL_RATIO,
-                unanswerable_ratio=DEMO_UNANSWERABLE_RATIO,
+                retrieval, domain.qa_path, model_dir, config.dataset,
+                demo_dataset_options(kb, config.max_length),
             )  # fmt: skip
             report(
                 f"   version {data_card['version']}: {data_card['counts']['train']} train / "

@@ -6,6 +6,9 @@ before its model may be promoted.
 
 The gateway validates and stores them; the trainer reads them by id. Both see the same data
 volume (one machine, or a shared volume in the compose stack).
+
+`write_text_atomically` is the one way the services replace a small file (a manifest, a card, a
+report) so that a reader, or a crash, sees the old text or the new, never half of it.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import json
 import os
 import secrets
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +26,16 @@ from shared.errors import InvalidRequestError, NotFoundError
 from shared.qa_data import parse_qa_lines
 
 PURPOSES = ("fine-tune", "evals")
+
+
+def write_text_atomically(path: Path, text: str) -> None:
+    """Replace `path` with `text`: a temporary file beside it, flushed to disk, then renamed."""
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+    with temporary.open("w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
 
 
 class FileStore:

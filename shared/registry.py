@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from shared.errors import NotFoundError
+from shared.files import write_text_atomically
 from shared.names import validate_model_name
 
 CARD_FILE = "card.json"
@@ -78,9 +79,7 @@ def list_cards(models_dir: Path) -> list[ModelCard]:
 
 def write_card(folder: Path, card: ModelCard) -> None:
     """Write card.json atomically (temporary file, then rename)."""
-    tmp = folder / f".{CARD_FILE}.tmp"
-    tmp.write_text(card.model_dump_json(indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, folder / CARD_FILE)
+    write_text_atomically(folder / CARD_FILE, card.model_dump_json(indent=2) + "\n")
 
 
 def publish(staging: Path, models_dir: Path, name: str) -> Path:

@@ -71,10 +71,12 @@ def sample_dataset(
     """The grounded fine-tuning dataset of the sample domain (the real dataset builder)."""
     from finerag.embedded import InProcessRetrieval
     from finerag.pipeline import build_grounded_dataset
+    from services.ingestion.core.datasets import DatasetOptions
 
     out = tmp_path_factory.mktemp("sample-dataset")
+    options = DatasetOptions(kb=SAMPLE_KB, top_k=3, max_seq_len=1024)
     with InProcessRetrieval.open(sample_kb_settings) as retrieval:
-        build_grounded_dataset(retrieval, SAMPLE_KB, sample_domain.qa_path, tiny_model_dir, out)
+        build_grounded_dataset(retrieval, sample_domain.qa_path, tiny_model_dir, out, options)
     return out
 
 

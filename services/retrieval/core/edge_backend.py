@@ -41,6 +41,7 @@ from services.retrieval.core.backend import (
 )
 from services.retrieval.core.edge_maintenance import Optimizer
 from services.retrieval.core.sparse import SparseTerms
+from shared.files import write_text_atomically
 
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
@@ -87,16 +88,6 @@ def shard_config(dimension: int) -> qe.EdgeConfig:
     )
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Replace a small file so that a reader (or a crash) sees the old text or the new."""
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
-    with temporary.open("w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-
-
 class EdgeBackend:
     """Collections as Qdrant Edge shards in a folder."""
 
@@ -130,7 +121,7 @@ class EdgeBackend:
     def swap(self, kb: str, shard: qe.EdgeShard, name: str) -> None:
         """Make an optimised shard the live one (the caller holds `write_lock`)."""
         folder = self.folder(kb)
-        write_atomically(folder / CURRENT, name)
+        write_text_atomically(folder / CURRENT, name)
         with self._lock:
             self._shards[kb] = shard  # searches in flight keep the old object until they end
 
@@ -180,8 +171,8 @@ class EdgeBackend:
                 qe.UpdateOperation.create_field_index(GENERATION, qe.PayloadSchemaType.Integer)
             )
             shard.close()
-            write_atomically(staging / MANIFEST, json.dumps(Manifest().to_json()))
-            write_atomically(staging / CURRENT, name)
+            write_text_atomically(staging / MANIFEST, json.dumps(Manifest().to_json()))
+            write_text_atomically(staging / CURRENT, name)
             os.replace(staging, self.folder(kb))
             return True
 
@@ -205,7 +196,7 @@ class EdgeBackend:
         return Manifest.from_json(json.loads(path.read_text(encoding="utf-8")))
 
     def write_manifest(self, kb: str, manifest: Manifest) -> None:
-        write_atomically(self.folder(kb) / MANIFEST, json.dumps(manifest.to_json()))
+        write_text_atomically(self.folder(kb) / MANIFEST, json.dumps(manifest.to_json()))
 
     def stamp_generation(self, kb: str, generation: int) -> None:
         unstamped = qe.Filter(must=[qe.FieldCondition(key=GENERATION, is_empty=True)])

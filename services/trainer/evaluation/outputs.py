@@ -10,6 +10,7 @@ from services.trainer.evaluation.charts import write_charts
 from services.trainer.evaluation.report import Report
 from services.trainer.evaluation.report_markdown import render_markdown
 from services.trainer.evaluation.runner import Evaluation
+from shared.files import write_text_atomically
 
 
 @dataclass(frozen=True)
@@ -22,19 +23,12 @@ class OutputFiles:
     charts: list[Path]
 
 
-def _write_text(path: Path, text: str) -> None:
-    """Write atomically: a reader never sees half a report."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def write_report(report: Report, out_dir: Path) -> tuple[Path, Path]:
     """report.json and report.md (again after a gate verdict is added)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path, md_path = out_dir / "report.json", out_dir / "report.md"
-    _write_text(json_path, report.model_dump_json(indent=2) + "\n")
-    _write_text(md_path, render_markdown(report))
+    write_text_atomically(json_path, report.model_dump_json(indent=2) + "\n")
+    write_text_atomically(md_path, render_markdown(report))
     return json_path, md_path
 
 
