@@ -278,7 +278,6 @@ def run_eval_models(args: argparse.Namespace) -> int:
         variant_kinds=tuple(args.variant_kinds) if args.variant_kinds else None,
         bootstrap_samples=args.bootstrap,
         seed=args.seed,
-        chunk_size=max(args.batch_size, args.concurrency) * 4,
     )
 
     from tqdm import tqdm

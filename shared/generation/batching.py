@@ -1,8 +1,10 @@
-"""Dynamic batching: requests for the same model that arrive together are generated together.
+"""Dynamic, continuous batching: requests for the same model are generated together.
 
 One worker thread owns the model. The oldest waiting request opens a batch; requests for the
 same model join it until the batch is full or the wait window since the opener has passed.
-Requests for other models wait for their own batch (one adapter is active per forward pass).
+While the batch decodes, requests for its model keep joining the rows that finished
+(`take_more`), as long as the oldest waiting request is for that model: a request for another
+adapter waits at most until the running batch drains (one adapter is active per forward pass).
 With `max_batch_size=1` and no window this is plain one-at-a-time generation.
 """
 
@@ -13,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Generic, TypeVar
 
 log = logging.getLogger("finerag.generation.batching")
@@ -52,11 +55,22 @@ class BatchQueue(Generic[JobT]):
         self.waiting = [w for w in self.waiting if id(w) not in taken]
         return opener.model, [w.job for w in same]
 
+    def take_more(self, model: str, limit: int) -> list[JobT]:
+        """Up to `limit` waiting jobs for `model` to join its running batch; none while the
+        oldest waiting job is for another model (it must not wait behind an endless batch)."""
+        if limit <= 0 or not self.waiting or self.waiting[0].model != model:
+            return []
+        same = [w for w in self.waiting if w.model == model][:limit]
+        taken = {id(w) for w in same}
+        self.waiting = [w for w in self.waiting if id(w) not in taken]
+        return [w.job for w in same]
+
     def __len__(self) -> int:
         return len(self.waiting)
 
 
-RunBatch = Callable[[str, list[JobT]], None]
+# run_batch(model, jobs, take_more): take_more(n) hands over up to n more jobs for the model.
+RunBatch = Callable[[str, list[JobT], Callable[[int], list[JobT]]], None]
 
 
 class BatchScheduler(Generic[JobT]):
@@ -95,6 +109,16 @@ class BatchScheduler(Generic[JobT]):
             self._on_queue_depth(len(self._queue))
             self._cond.notify()
 
+    def take_more(self, model: str, limit: int) -> list[JobT]:
+        """Jobs for `model` to join the batch running now (see `BatchQueue.take_more`)."""
+        with self._cond:
+            if self._closed:
+                return []
+            jobs = self._queue.take_more(model, limit)
+            if jobs:
+                self._on_queue_depth(len(self._queue))
+            return jobs
+
     def close(self) -> None:
         """Stop the worker after the batch in progress."""
         with self._cond:
@@ -117,6 +141,6 @@ class BatchScheduler(Generic[JobT]):
             model, jobs = picked
             self._on_batch(len(jobs))
             try:
-                self._run_batch(model, jobs)
+                self._run_batch(model, jobs, partial(self.take_more, model))
             except Exception:  # the jobs are told by run_batch; the worker must live on
                 log.exception("batch for %s failed", model)

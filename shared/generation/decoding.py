@@ -26,7 +26,12 @@ import torch
 
 from shared.errors import FineRAGError, ServiceUnavailableError
 from shared.generation.events import Finished, GenerationEvent, SamplingParams, TextDelta
-from shared.generation.kv_cache import broadcast_prefix, reserved_cache
+from shared.generation.kv_cache import (
+    ReservedLayer,
+    broadcast_prefix,
+    merge_rows,
+    reserved_cache,
+)
 from shared.generation.stop_text import StopText
 
 log = logging.getLogger("finerag.generation.decoding")
@@ -54,6 +59,7 @@ class GenerationJob:
         self.events: queue.Queue[JobEvent] = queue.Queue()
         self.cancelled = threading.Event()
         self.completion_tokens = 0
+        self.ended = False  # its last event (the end or an error) is sent
         seed = params.generator_seed()
         self.seed = seed if seed is not None else random.getrandbits(62)
 
@@ -61,8 +67,14 @@ class GenerationJob:
         """The client is gone or gave up: stop generating for it."""
         self.cancelled.set()
 
+    def fail(self, error: FineRAGError) -> None:
+        """End the job with `error`."""
+        self.ended = True
+        self.events.put(error)
+
     def finish(self, reason: str) -> None:
         """Send what was held back and the end event."""
+        self.ended = True
         tail = self.stop_text.flush()
         if tail:
             self.events.put(TextDelta(tail))
@@ -182,6 +194,9 @@ def _row_done(job: GenerationJob, token: int, eos_ids: frozenset[int]) -> str | 
     return None
 
 
+TakeMore = Callable[[int], Sequence[GenerationJob]]
+
+
 def generate_batch(
     model: Any,
     jobs: Sequence[GenerationJob],
@@ -189,75 +204,144 @@ def generate_batch(
     pad_id: int,
     eos_ids: frozenset[int],
     clock: Callable[[], float] = time.monotonic,
+    take_more: TakeMore | None = None,
+    max_rows: int = 0,
 ) -> None:
-    """Generate for every job at once; each job receives its own events. Never raises."""
-    live = [job for job in jobs if not job.cancelled.is_set()]
-    if not live:
+    """Generate for every job at once; each job receives its own events. Never raises.
+
+    With `take_more`, rows that finish are refilled while the batch runs (continuous
+    batching): `take_more(n)` hands over up to n waiting jobs, asked whenever a quarter of the
+    `max_rows` rows are free, so a short answer's row does not idle until the longest is done.
+    """
+    taken = [job for job in jobs if not job.cancelled.is_set()]
+
+    def joining(free: int) -> list[GenerationJob]:
+        if take_more is None or free < max(1, max_rows // 4):
+            return []
+        more = [job for job in take_more(free) if not job.cancelled.is_set()]
+        taken.extend(more)
+        return more
+
+    if not taken:
         return
     try:
-        _decode(model, live, pad_id=pad_id, eos_ids=eos_ids, clock=clock)
+        _decode(model, list(taken), joining, max_rows, pad_id=pad_id, eos_ids=eos_ids, clock=clock)
     except Exception:
         log.exception("generation failed")
-        for job in live:
-            job.events.put(ServiceUnavailableError("Generation failed; try again."))
+        for job in taken:
+            if not job.ended:
+                job.fail(ServiceUnavailableError("Generation failed; try again."))
+
+
+class _Rows:
+    """The rows a batch decodes: each one's job and random generator, the attention mask over
+    the cache's columns, each row's next position, the cache, and the logits of the next token."""
+
+    def __init__(self, model: Any, jobs: list[GenerationJob], pad_id: int, room: int) -> None:
+        self.jobs = jobs
+        self.generators = [
+            torch.Generator(device=model.device).manual_seed(job.seed) for job in jobs
+        ]
+        self.logits, self.mask, positions, self.cache = prefill(
+            model, [job.prompt_ids for job in jobs], pad_id, room
+        )
+        self.next_pos = positions[:, -1] + 1
+
+    def __len__(self) -> int:
+        return len(self.jobs)
+
+    def keep(self, rows: list[int]) -> None:
+        """Only `rows` go on; the leading columns no remaining row attends to are dropped."""
+        selected = torch.tensor(rows, device=self.mask.device)
+        self.cache.batch_select_indices(selected)
+        self.mask, self.next_pos = self.mask[selected], self.next_pos[selected]
+        self.jobs = [self.jobs[row] for row in rows]
+        self.generators = [self.generators[row] for row in rows]
+        unused = int(self.mask.any(dim=0).int().argmax())  # the first column still attended
+        if unused:
+            self.mask = self.mask[:, unused:]
+            for layer in self.cache.layers:
+                if isinstance(layer, ReservedLayer):
+                    layer.drop_front(unused)
+
+    def step(self, model: Any, tokens: list[int]) -> None:
+        """Feed each row its sampled token; the logits become those of the token after."""
+        self.mask = torch.cat([self.mask, self.mask.new_ones((len(self), 1))], dim=-1)
+        out = model(
+            input_ids=torch.tensor(tokens, device=self.mask.device).unsqueeze(-1),
+            attention_mask=self.mask,
+            position_ids=self.next_pos.unsqueeze(-1),
+            cache=self.cache,
+        )
+        self.logits = out.logits[:, -1, :]
+        self.next_pos = self.next_pos + 1
+
+    def join(self, newcomers: _Rows) -> None:
+        """Add the rows of `newcomers` (just prefilled) after these, aligned on the column
+        every row writes next."""
+        self.jobs = self.jobs + newcomers.jobs
+        room = max(job.params.max_tokens - job.completion_tokens for job in self.jobs)
+        self.cache = merge_rows(self.cache, newcomers.cache, room)
+        width = max(self.mask.shape[1], newcomers.mask.shape[1])
+        self.mask = torch.cat([_pad_left(self.mask, width), _pad_left(newcomers.mask, width)])
+        self.next_pos = torch.cat([self.next_pos, newcomers.next_pos])
+        self.logits = torch.cat([self.logits, newcomers.logits])
+        self.generators = self.generators + newcomers.generators
+
+
+def _pad_left(mask: torch.Tensor, width: int) -> torch.Tensor:
+    return torch.cat([mask.new_zeros((mask.shape[0], width - mask.shape[1])), mask], dim=-1)
+
+
+def _feed(rows: _Rows, eos_ids: frozenset[int], now: float) -> tuple[list[int], list[int]]:
+    """Sample every row's next token and hand it to its job: (rows that go on, their tokens)."""
+    sampled = sample_tokens(rows.logits, [job.params for job in rows.jobs], rows.generators)
+    keep: list[int] = []
+    tokens: list[int] = []
+    for row, job in enumerate(rows.jobs):
+        if job.cancelled.is_set():
+            job.ended = True
+            continue
+        if job.deadline is not None and now > job.deadline:
+            job.fail(
+                ServiceUnavailableError(
+                    "Generation did not finish within the request timeout.",
+                    code="request_timeout",
+                )
+            )
+            continue
+        reason = _row_done(job, sampled[row], eos_ids)
+        if reason is not None:
+            job.finish(reason)
+            continue
+        keep.append(row)
+        tokens.append(sampled[row])
+    return keep, tokens
 
 
 @torch.inference_mode()
 def _decode(
     model: Any,
     jobs: list[GenerationJob],
+    joining: Callable[[int], list[GenerationJob]],
+    max_rows: int,
     *,
     pad_id: int,
     eos_ids: frozenset[int],
     clock: Callable[[], float],
 ) -> None:
-    device = model.device
-    generators = [torch.Generator(device=device).manual_seed(job.seed) for job in jobs]
-    longest = max(job.params.max_tokens for job in jobs)
-    logits, mask, positions, cache = prefill(
-        model, [job.prompt_ids for job in jobs], pad_id, longest
-    )
-    rows = list(range(len(jobs)))  # rows[i] = index into jobs of batch row i
-    next_pos = positions[:, -1] + 1
-    while rows:
-        keep: list[int] = []
-        tokens: list[int] = []
-        now = clock()
-        sampled = sample_tokens(
-            logits, [jobs[i].params for i in rows], [generators[i] for i in rows]
-        )
-        for row, index in enumerate(rows):
-            job = jobs[index]
-            if job.cancelled.is_set():
-                continue
-            if job.deadline is not None and now > job.deadline:
-                job.events.put(
-                    ServiceUnavailableError(
-                        "Generation did not finish within the request timeout.",
-                        code="request_timeout",
-                    )
-                )
-                continue
-            token = sampled[row]
-            reason = _row_done(job, token, eos_ids)
-            if reason is not None:
-                job.finish(reason)
-                continue
-            keep.append(row)
-            tokens.append(token)
-        if not keep:
+    rows = _Rows(model, jobs, pad_id, room=max(job.params.max_tokens for job in jobs))
+    while True:
+        keep, tokens = _feed(rows, eos_ids, clock())
+        if keep and len(keep) < len(rows):
+            rows.keep(keep)
+        if keep:
+            rows.step(model, tokens)
+        newcomers = joining(max_rows - len(keep))
+        if newcomers and keep:
+            rows.join(_Rows(model, newcomers, pad_id, room=0))
+        elif newcomers:  # every row had finished: the newcomers are the batch
+            longest = max(job.params.max_tokens for job in newcomers)
+            rows = _Rows(model, newcomers, pad_id, room=longest)
+        elif not keep:
             return
-        if len(keep) < len(rows):
-            selected = torch.tensor(keep, device=device)
-            cache.batch_select_indices(selected)
-            mask, next_pos = mask[selected], next_pos[selected]
-            rows = [rows[row] for row in keep]
-        mask = torch.cat([mask, mask.new_ones((len(rows), 1))], dim=-1)
-        out = model(
-            input_ids=torch.tensor(tokens, device=device).unsqueeze(-1),
-            attention_mask=mask,
-            position_ids=next_pos.unsqueeze(-1),
-            cache=cache,
-        )
-        logits = out.logits[:, -1, :]
-        next_pos = next_pos + 1

@@ -2,7 +2,8 @@
 
 The gateway serves through it and the in-process evaluation submits a whole run to it, so an
 evaluation measures the decoder clients are served by. Requests for the same model that wait
-together are generated together (`batching.BatchScheduler`); each request keeps its own sampling
+together are generated together, and requests that arrive while a batch runs take the rows
+its finished answers left (`batching.BatchScheduler`); each request keeps its own sampling
 parameters, seed, stop strings and deadline (`decoding.generate_batch`).
 """
 
@@ -20,7 +21,7 @@ from shared.chat_encoding import encode_chat
 from shared.errors import FineRAGError, ServiceUnavailableError
 from shared.generation.adapters import AdapterCache
 from shared.generation.batching import BatchScheduler
-from shared.generation.decoding import GenerationJob, generate_batch
+from shared.generation.decoding import GenerationJob, TakeMore, generate_batch
 from shared.generation.events import Finished, GenerationEvent, SamplingParams, TextDelta
 from shared.generation.stop_text import StopText
 from shared.modeling import Quantization, end_token_ids
@@ -113,6 +114,7 @@ class Engine:
         self._models_dir = models_dir
         self._quantization: Quantization = quantization
         self._adapter_cache_size = adapter_cache_size
+        self._max_batch_size = max(1, max_batch_size)
         self.tokenizer = load_tokenizer(base_model)
         self._tokenizer_lock = threading.Lock()  # fast tokenizers are not thread-safe
         self._eos_ids = end_token_ids(self.tokenizer)
@@ -123,7 +125,7 @@ class Engine:
         self._adapters: AdapterCache | None = None  # set once the model has loaded
         self._scheduler: BatchScheduler[GenerationJob] = BatchScheduler(
             self._run_batch,
-            max_batch_size=max(1, max_batch_size),
+            max_batch_size=self._max_batch_size,
             wait_window_s=wait_window_s,
             on_queue_depth=on_queue_depth,
             on_batch=on_batch,
@@ -201,24 +203,39 @@ class Engine:
         )
         return [JobStream(job) for job in jobs]
 
-    def complete(self, submissions: Sequence[Submission]) -> list[Completion]:
+    def complete(
+        self, submissions: Sequence[Submission], on_done: Callable[[], None] | None = None
+    ) -> list[Completion]:
         """Generate every submission to its end; results in submission order, failures as
-        `Completion(finish_reason="error")`, never exceptions."""
+        `Completion(finish_reason="error")`, never exceptions. `on_done` is called as each
+        result is collected."""
         self.wait_loaded(None)
-        return [_collect(stream) for stream in self.submit(*submissions)]
+        results = []
+        for stream in self.submit(*submissions):
+            results.append(_collect(stream))
+            if on_done is not None:
+                on_done()
+        return results
 
     def close(self) -> None:
         """Stop the batch worker after the batch in progress."""
         self._scheduler.close()
 
-    def _run_batch(self, model_name: str, jobs: list[GenerationJob]) -> None:
+    def _run_batch(self, model_name: str, jobs: list[GenerationJob], take_more: TakeMore) -> None:
         assert self._adapters is not None
         adapter = None if model_name == self.base_model else model_name
         error: FineRAGError | None = None
         try:
             with self._adapters.use(adapter) as model:
                 # Never raises: a failed forward pass is reported to each job.
-                generate_batch(model, jobs, pad_id=self._pad_id, eos_ids=self._eos_ids)
+                generate_batch(
+                    model,
+                    jobs,
+                    pad_id=self._pad_id,
+                    eos_ids=self._eos_ids,
+                    take_more=take_more,
+                    max_rows=self._max_batch_size,
+                )
         except FineRAGError as exc:  # the adapter vanished from the registry
             error = exc
         except Exception:
@@ -226,7 +243,7 @@ class Engine:
             error = ServiceUnavailableError(f"Loading the model {model_name!r} failed.")
         if error is not None:
             for job in jobs:
-                job.events.put(error)
+                job.fail(error)
 
 
 def _collect(stream: JobStream) -> Completion:

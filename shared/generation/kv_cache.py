@@ -66,6 +66,25 @@ class ReservedLayer(DynamicLayer):
         self.keys = self._keys[:, :, : self._length]
         self.values = self._values[:, :, : self._length]
 
+    def drop_front(self, count: int) -> None:
+        """Forget the first `count` positions of every row (columns no row attends to any more);
+        the room reserved after the filled ones stays."""
+        if self._keys is None or self._values is None or count <= 0:
+            return
+        self._keys, self._values = self._keys[:, :, count:], self._values[:, :, count:]
+        self._length -= count
+        self.keys = self._keys[:, :, : self._length]
+        self.values = self._values[:, :, : self._length]
+
+    def hold(self, keys: torch.Tensor, values: torch.Tensor, length: int) -> None:
+        """Take `keys` and `values` (rows x heads x capacity x dim, the first `length`
+        positions filled) as this layer's buffers."""
+        if not self.is_initialized:
+            self.lazy_initialization(keys, values)
+        self._keys, self._values, self._length = keys, values, length
+        self.keys = keys[:, :, : self._length]
+        self.values = values[:, :, : self._length]
+
 
 def reserved_cache(model: Any, capacity: int) -> Cache:
     """A cache for `model` with room for `capacity` positions per row in every layer."""
@@ -82,3 +101,39 @@ def broadcast_prefix(target: Cache, prefix: Cache, rows: int) -> None:
         if done.keys is None or done.values is None:
             raise ValueError("the prefix cache is empty")
         layer.update(done.keys.expand(rows, -1, -1, -1), done.values.expand(rows, -1, -1, -1))
+
+
+def merge_rows(first: Cache, second: Cache, room: int) -> Cache:
+    """A cache holding the rows of `first` and then those of `second` (rows joining a running
+    batch), each right-aligned so every row writes its next position in the same column, the
+    columns before a row's own start zero (its attention mask hides them), with room for
+    `room` more positions."""
+    layers: list[Any] = []
+    for a, b in zip(first.layers, second.layers, strict=True):
+        if not isinstance(a, ReservedLayer) or not isinstance(b, ReservedLayer):
+            raise TypeError("merge_rows works on reserved caches")
+        if a.keys is None or a.values is None or b.keys is None or b.values is None:
+            raise ValueError("merge_rows needs filled caches")
+        width = max(a.keys.shape[-2], b.keys.shape[-2])
+        capacity = width + room
+        merged = ReservedLayer(capacity)
+        merged.hold(
+            _stack_right(a.keys, b.keys, capacity),
+            _stack_right(a.values, b.values, capacity),
+            width,
+        )
+        layers.append(merged)
+    return Cache(layers=layers)
+
+
+def _stack_right(top: torch.Tensor, bottom: torch.Tensor, capacity: int) -> torch.Tensor:
+    """`top`'s rows over `bottom`'s in a (rows x heads x capacity x dim) buffer, each ending at
+    the same column (the longer one's width), zeros before each one's start."""
+    width = max(top.shape[-2], bottom.shape[-2])
+    rows = top.shape[0] + bottom.shape[0]
+    out = top.new_empty((rows, top.shape[1], capacity, top.shape[-1]))
+    for start, part in ((0, top), (top.shape[0], bottom)):
+        end, pad = start + part.shape[0], width - part.shape[-2]
+        out[start:end, :, :pad] = 0
+        out[start:end, :, pad:width] = part
+    return out

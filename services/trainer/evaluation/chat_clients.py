@@ -10,7 +10,7 @@ in-process client generates through the gateway's own engine (`shared.generation
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,8 +60,11 @@ class ChatClient(Protocol):
         """Raise NotFoundError naming the first model that is not served."""
         ...
 
-    def complete(self, requests: Sequence[ChatRequest]) -> list[ChatResult]:
-        """Answer every request (in order); failures come back as results, not exceptions."""
+    def complete(
+        self, requests: Sequence[ChatRequest], on_done: Callable[[], None] | None = None
+    ) -> list[ChatResult]:
+        """Answer every request (in order); failures come back as results, not exceptions.
+        `on_done` is called once per request answered (a progress bar's tick)."""
         ...
 
     def close(self) -> None:
@@ -129,10 +132,12 @@ class HttpChatClient:
                     code="model_not_found",
                 )
 
-    def complete(self, requests: Sequence[ChatRequest]) -> list[ChatResult]:
+    def complete(
+        self, requests: Sequence[ChatRequest], on_done: Callable[[], None] | None = None
+    ) -> list[ChatResult]:
         """Send the requests concurrently; results come back in request order."""
         with ThreadPoolExecutor(max_workers=self._concurrency) as pool:
-            return list(pool.map(self._complete_one, requests))
+            return _in_order(pool.map(self._complete_one, requests), on_done)
 
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
@@ -178,6 +183,17 @@ def _message(response: httpx.Response) -> str:
         return str(response.json()["error"]["message"])
     except (ValueError, KeyError, TypeError):
         return response.text[:200]
+
+
+def _in_order(
+    results: Iterable[ChatResult], on_done: Callable[[], None] | None
+) -> list[ChatResult]:
+    done = []
+    for result in results:
+        done.append(result)
+        if on_done is not None:
+            on_done()
+    return done
 
 
 def _raise_for_caller_error(response: httpx.Response, url: str, model: str | None = None) -> None:
@@ -245,8 +261,11 @@ class LocalChatClient:
         """The exact prompt text the model is given."""
         return render_prompt(self.tokenizer, messages)
 
-    def complete(self, requests: Sequence[ChatRequest]) -> list[ChatResult]:
-        """Generate for every request; results in request order."""
+    def complete(
+        self, requests: Sequence[ChatRequest], on_done: Callable[[], None] | None = None
+    ) -> list[ChatResult]:
+        """Generate for every request (all submitted at once: the engine refills its batch as
+        answers finish); results in request order."""
         from shared.generation.engine import Submission
         from shared.generation.events import SamplingParams
 
@@ -254,14 +273,15 @@ class LocalChatClient:
         encoded = [engine.encode_messages(r.messages) for r in requests]
         order = sorted(range(len(requests)), key=lambda i: (requests[i].model, len(encoded[i])))
         completions = engine.complete(
-            [
+            on_done=on_done,
+            submissions=[
                 Submission(
                     requests[i].model,
                     encoded[i],
                     SamplingParams(requests[i].max_tokens, temperature=0.0, seed=0),
                 )
                 for i in order
-            ]
+            ],
         )
         results: list[ChatResult | None] = [None] * len(requests)
         for i, done in zip(order, completions, strict=True):

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +58,6 @@ class EvalOptions:
     no_rag_system_prompt: str | None = None
     bootstrap_samples: int = 1000
     seed: int = 0
-    chunk_size: int = 64  # generations per chat-client call (the progress bar's step)
     injection: bool = True  # the prompt-injection suite (needs the knowledge base)
 
 
@@ -99,27 +99,24 @@ def _generate(
     on_progress: Callable[[int], None] | None,
     on_total: Callable[[int], None] | None,
 ) -> list[ChatResult]:
-    """Every item's reply, a chunk of requests at a time; `on_total` is told the count first."""
+    """Every item's reply, all asked at once (a batching server keeps its batch full);
+    `on_total` is told the count first, `on_progress` each answer."""
     if on_total is not None:
         on_total(len(items))
-    results: list[ChatResult] = []
-    for start in range(0, len(items), options.chunk_size):
-        chunk = items[start : start + options.chunk_size]
-        requests = [
-            ChatRequest(
-                models.name(item.role),
-                item.messages,
-                options.step_by_step_max_tokens if item.step_by_step else options.max_tokens,
-            )
-            for item in chunk
-        ]
-        answers = chat.complete(requests)
-        if len(answers) != len(requests):
-            raise RuntimeError(f"the chat client answered {len(answers)} of {len(requests)}")
-        results.extend(answers)
-        if on_progress is not None:
-            on_progress(len(chunk))
-    return results
+    requests = [
+        ChatRequest(
+            models.name(item.role),
+            item.messages,
+            options.step_by_step_max_tokens if item.step_by_step else options.max_tokens,
+        )
+        for item in items
+    ]
+    answers = chat.complete(
+        requests, on_done=None if on_progress is None else partial(on_progress, 1)
+    )
+    if len(answers) != len(requests):
+        raise RuntimeError(f"the chat client answered {len(answers)} of {len(requests)}")
+    return answers
 
 
 def _record(

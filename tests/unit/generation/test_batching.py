@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 from shared.generation.batching import BatchQueue, BatchScheduler
 
@@ -33,6 +34,40 @@ def test_batches_hold_one_model_and_keep_arrival_order():
     assert batches == [("a", ["a1", "a2"]), ("b", ["b1", "b2"]), ("a", ["a3"])]
 
 
+def test_a_running_batch_takes_more_of_its_model_only_while_its_model_waits_longest():
+    queue: BatchQueue[str] = BatchQueue(max_batch_size=4, wait_window_s=0.0)
+    for job, model in (("a1", "a"), ("a2", "a"), ("b1", "b"), ("a3", "a")):
+        queue.add(model, job, now=0.0)
+    assert queue.take_more("a", 0) == []
+    assert queue.take_more("a", 1) == ["a1"]
+    assert queue.take_more("b", 4) == []  # a2 has waited longer than b1
+    assert queue.take_more("a", 4) == ["a2", "a3"]
+    assert queue.take_more("a", 4) == []  # b1 waits first now: a's batch drains
+    assert queue.take(now=0.0) == ("b", ["b1"])
+
+
+def test_the_scheduler_hands_a_running_batch_the_jobs_that_arrive_meanwhile():
+    started, release, done = threading.Event(), threading.Event(), threading.Event()
+    joined: list[int] = []
+
+    def run(_model: str, jobs: list[int], take_more: Callable[[int], list[int]]) -> None:
+        started.set()
+        assert release.wait(10)
+        joined.extend(take_more(8))
+        done.set()
+
+    scheduler: BatchScheduler[int] = BatchScheduler(run, max_batch_size=8, wait_window_s=0.0)
+    try:
+        scheduler.submit("m", 0)
+        assert started.wait(10)
+        scheduler.submit_many([("m", 1), ("m", 2)])
+        release.set()
+        assert done.wait(10)
+    finally:
+        scheduler.close()
+    assert joined == [1, 2]
+
+
 def test_without_batching_each_request_runs_alone():
     queue: BatchQueue[int] = BatchQueue(max_batch_size=1, wait_window_s=0.0)
     for job in range(3):
@@ -45,7 +80,7 @@ def test_scheduler_runs_full_batches_on_its_thread_and_reports_sizes():
     batches: list[tuple[str, list[int]]] = []
     sizes: list[int] = []
 
-    def run(model: str, jobs: list[int]) -> None:
+    def run(model: str, jobs: list[int], _take_more: object) -> None:
         batches.append((model, jobs))
         if sum(len(j) for _, j in batches) == 8:
             done.set()
@@ -68,7 +103,7 @@ def test_a_failing_batch_does_not_stop_the_worker():
     seen: list[list[int]] = []
     done = threading.Event()
 
-    def run(_model: str, jobs: list[int]) -> None:
+    def run(_model: str, jobs: list[int], _take_more: object) -> None:
         seen.append(jobs)
         if jobs == [0]:
             raise RuntimeError("boom")

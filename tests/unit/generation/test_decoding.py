@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from shared.errors import ServiceUnavailableError
 from shared.generation.decoding import (
     MIN_SHARED_PREFIX,
     GenerationJob,
@@ -104,6 +105,93 @@ def test_a_passed_deadline_is_a_timeout_error(model):
     generate_batch(model, [late], pad_id=PAD, eos_ids=frozenset({EOS}), clock=lambda: 1.0)
     error = late.events.get(timeout=1)
     assert getattr(error, "code", None) == "request_timeout"
+
+
+def _feeder(waiting: list[GenerationJob], asked: list[int]):
+    """A `take_more` that hands over the waiting jobs, recording how many rows were free."""
+
+    def take_more(free: int) -> list[GenerationJob]:
+        asked.append(free)
+        taken, waiting[:] = waiting[:free], waiting[free:]
+        return taken
+
+    return take_more
+
+
+def test_rows_that_finish_are_refilled_and_every_answer_is_as_alone(model):
+    """Continuous batching: jobs join a running batch as rows finish (prompts longer and
+    shorter than the batch's columns, and after every row finished), each answered as alone."""
+    specs = [
+        (PROMPTS[1], 2),
+        (PROMPTS[0], 12),
+        (PROMPTS[2], 3),
+        (PROMPTS[3], 5),
+        ([2, *range(30, 50)], 4),  # longer than any column the batch has yet
+        (PROMPTS[1], 9),
+        (PROMPTS[0], 1),
+    ]
+    alone = [_run(model, [_job(p, temperature=0, max_tokens=n)])[0] for p, n in specs]
+    jobs = [_job(p, temperature=0, max_tokens=n) for p, n in specs]
+    waiting, asked = jobs[2:], list[int]()
+    generate_batch(
+        model,
+        jobs[:2],
+        pad_id=PAD,
+        eos_ids=frozenset({EOS}),
+        take_more=_feeder(waiting, asked),
+        max_rows=2,
+    )
+    assert not waiting
+    assert len(asked) > 2  # the rows were refilled one finished answer at a time
+    assert [_drain(job) for job in jobs] == alone
+
+
+def test_a_batch_asks_for_more_only_when_a_quarter_of_its_rows_are_free(model):
+    asked: list[int] = []
+    jobs = [_job(PROMPTS[i % 4], temperature=0, max_tokens=1 + i) for i in range(8)]
+    generate_batch(
+        model, jobs, pad_id=PAD, eos_ids=frozenset({EOS}), take_more=_feeder([], asked), max_rows=8
+    )
+    assert asked
+    assert min(asked) >= 2
+    assert all(_drain(job)[1].completion_tokens > 0 for job in jobs)
+
+
+def test_a_failure_mid_batch_reaches_the_jobs_that_joined_it(model):
+    class Broken(torch.nn.Module):
+        """Fails on the first decoding step, after the prefill."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner, self.calls = model, 0
+
+        @property
+        def device(self) -> torch.device:
+            return self.inner.device
+
+        @property
+        def config(self):
+            return self.inner.config
+
+        def forward(self, **kwargs):
+            self.calls += 1
+            if self.calls > 2:
+                raise RuntimeError("boom")
+            return self.inner(**kwargs)
+
+    first, joining = _job(PROMPTS[0], max_tokens=1, temperature=0), _job(PROMPTS[1], temperature=0)
+    generate_batch(
+        Broken(),
+        [first],
+        pad_id=PAD,
+        eos_ids=frozenset({EOS}),
+        take_more=_feeder([joining], []),
+        max_rows=1,
+    )
+    assert _drain(first)[1].completion_tokens == 1
+    with pytest.raises(ServiceUnavailableError):
+        _drain(joining)
+    assert joining.ended
 
 
 def test_top_p_keeps_only_the_head_of_the_distribution():

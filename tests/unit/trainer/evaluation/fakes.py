@@ -34,7 +34,9 @@ class ScriptedChat:
             if model not in self.models:
                 raise NotFoundError(f"The model {model!r} does not exist.", param="model")
 
-    def complete(self, requests: Sequence[ChatRequest]) -> list[ChatResult]:
+    def complete(
+        self, requests: Sequence[ChatRequest], on_done: Callable[[], None] | None = None
+    ) -> list[ChatResult]:
         self.requests += requests
         results = []
         for request in requests:
@@ -43,6 +45,8 @@ class ScriptedChat:
             results.append(
                 ChatResult(text, reason, "scripted failure" if reason == "error" else None)
             )
+            if on_done is not None:
+                on_done()
         return results
 
     def close(self) -> None:

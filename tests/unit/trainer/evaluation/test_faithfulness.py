@@ -88,7 +88,7 @@ class _Judge:
     def check_models(self, models):
         return None
 
-    def complete(self, requests):
+    def complete(self, requests, on_done=None):
         self.requests += requests
         return self.replies[: len(requests)]
 

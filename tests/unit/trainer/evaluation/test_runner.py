@@ -57,7 +57,7 @@ def evaluation():
         CASES,
         chat=chat,
         models=ModelPair(fine_tuned="tuned", base="base"),
-        options=EvalOptions(bootstrap_samples=200, chunk_size=7, injection=False),
+        options=EvalOptions(bootstrap_samples=200, injection=False),
         retrieval=WordSearch(DOCUMENTS),
         kb="acme",
         on_progress=progress.append,
