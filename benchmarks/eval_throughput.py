@@ -6,11 +6,14 @@ and the fine-tuned model, without and with RAG, questions and paraphrases), take
 answers twice on the same model, adapter and precision as the demo:
   - loop: one case at a time, `model.generate` greedy, switching the adapter per case as needed;
   - engine: all of them submitted at once to `shared.generation.Engine` (what the in-process
-    evaluation and the gateway use), batched by model and prompt length.
-Prints generations/s for each, the ratio, and how many answers are identical.
+    evaluation and the gateway use), batched by model and prompt length, rows refilled as
+    answers finish (continuous batching);
+  - static: the same engine with each batch kept to the requests it opened with.
+Prints generations/s for each, the ratios, and how many answers are identical.
 
     finerag demo --out /tmp/demo
     python benchmarks/eval_throughput.py --demo /tmp/demo [--every 4] [--batch-size 16]
+        [--arms loop engine static]
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ def _loop(
     import torch
     from peft import PeftModel
 
+    from shared.chat_encoding import encode_chat
     from shared.modeling import end_token_ids, load_base_model, load_tokenizer
     from shared.registry import model_dir
 
@@ -62,7 +66,9 @@ def _loop(
     answers = []
     started = time.perf_counter()
     for record in records:
-        ids = tokenizer(record["prompt"], add_special_tokens=False, return_tensors="pt")
+        # The token ids the engine is given: message text stays plain text (encode_chat).
+        prompt = encode_chat(tokenizer, record["messages"], add_generation_prompt=True)
+        ids = {"input_ids": torch.tensor([prompt]), "attention_mask": torch.ones(1, len(prompt))}
         generate = {"max_new_tokens": max_tokens, "do_sample": False, "eos_token_id": eos,
                     "pad_token_id": tokenizer.pad_token_id}  # fmt: skip
         adapter_off: Any = contextlib.nullcontext()
@@ -83,12 +89,19 @@ def _loop(
 
 
 def _engine(
-    base: str, models_dir: Path, records: list[dict[str, Any]], max_tokens: int, batch_size: int
+    base: str,
+    models_dir: Path,
+    records: list[dict[str, Any]],
+    max_tokens: int,
+    batch_size: int,
+    continuous: bool,
 ) -> tuple[list[str], float]:
     """All cases at once through the engine, as `LocalChatClient` submits an evaluation run."""
     from services.trainer.evaluation.chat_clients import ChatRequest, LocalChatClient
 
-    client = LocalChatClient(base, models_dir=models_dir, batch_size=batch_size)
+    client = LocalChatClient(
+        base, models_dir=models_dir, batch_size=batch_size, continuous_batching=continuous
+    )
     try:
         requests = [ChatRequest(r["model"], r["messages"], max_tokens) for r in records]
         started = time.perf_counter()
@@ -103,6 +116,13 @@ def main() -> None:
     parser.add_argument("--demo", type=Path, required=True, help="a finished demo's --out folder")
     parser.add_argument("--every", type=int, default=4, help="take every N-th evaluated prompt")
     parser.add_argument("--batch-size", type=int, default=16, help="the engine's batch")
+    parser.add_argument(
+        "--arms",
+        nargs="+",
+        choices=("loop", "engine", "static"),
+        default=["loop", "engine", "static"],
+        help="what to run, in order; ratios are against the first",
+    )
     args = parser.parse_args()
 
     from finerag.pipeline import DEMO_MAX_TOKENS, demo_settings
@@ -116,18 +136,22 @@ def main() -> None:
 
     timings: dict[str, float] = {}
     answers: dict[str, list[str]] = {}
-    for arm in ("loop", "engine"):
+    for arm in args.arms:
         if arm == "loop":
             answers[arm], timings[arm] = _loop(base, models_dir, records, DEMO_MAX_TOKENS)
         else:
             answers[arm], timings[arm] = _engine(
-                base, models_dir, records, DEMO_MAX_TOKENS, args.batch_size
+                base, models_dir, records, DEMO_MAX_TOKENS, args.batch_size, arm == "engine"
             )
         print(f"  {arm:7} {timings[arm]:7.1f} s  {len(records) / timings[arm]:6.2f} generations/s",
               flush=True)  # fmt: skip
-    same = sum(a == b for a, b in zip(answers["loop"], answers["engine"], strict=True))
-    print(f"engine / loop: {timings['loop'] / timings['engine']:.2f}x generations/s "
-          f"(model loading not timed); identical answers {same}/{len(records)}")  # fmt: skip
+    reference = args.arms[0]
+    for arm in args.arms[1:]:
+        same = sum(a == b for a, b in zip(answers[reference], answers[arm], strict=True))
+        print(f"{arm} / {reference}: {timings[reference] / timings[arm]:.2f}x generations/s "
+              f"(model loading not timed); identical answers {same}/{len(records)}")  # fmt: skip
+    if "loop" not in answers or "engine" not in answers:
+        return
     for a, b, record in zip(answers["loop"], answers["engine"], records, strict=True):
         if a != b:
             print(f"  differs [{record['run']} {record['case_id']}]:\n    loop:   {a!r}\n"

@@ -91,8 +91,9 @@ class Engine:
     """transformers + PEFT in this process: the base model loaded once, adapters from the
     registry switched per batch, dynamic batching on one worker thread.
 
-    `background=True` loads the model on a thread (a server answers health checks meanwhile);
-    `wait_loaded` then says when it is ready.
+    `continuous_batching=False` keeps each batch to the requests it opened with (for
+    measuring what refilling rows buys). `background=True` loads the model on a thread (a
+    server answers health checks meanwhile); `wait_loaded` then says when it is ready.
     """
 
     def __init__(
@@ -104,6 +105,7 @@ class Engine:
         max_batch_size: int = 32,
         wait_window_s: float = 0.0,
         adapter_cache_size: int = 4,
+        continuous_batching: bool = True,
         background: bool = False,
         on_queue_depth: Callable[[int], None] | None = None,
         on_batch: Callable[[int], None] | None = None,
@@ -115,6 +117,7 @@ class Engine:
         self._quantization: Quantization = quantization
         self._adapter_cache_size = adapter_cache_size
         self._max_batch_size = max(1, max_batch_size)
+        self._continuous = continuous_batching  # off: a batch runs until its last row is done
         self.tokenizer = load_tokenizer(base_model)
         self._tokenizer_lock = threading.Lock()  # fast tokenizers are not thread-safe
         self._eos_ids = end_token_ids(self.tokenizer)
@@ -233,7 +236,7 @@ class Engine:
                     jobs,
                     pad_id=self._pad_id,
                     eos_ids=self._eos_ids,
-                    take_more=take_more,
+                    take_more=take_more if self._continuous else None,
                     max_rows=self._max_batch_size,
                 )
         except FineRAGError as exc:  # the adapter vanished from the registry

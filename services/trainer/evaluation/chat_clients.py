@@ -221,6 +221,7 @@ class LocalChatClient:
         models_dir: Path,
         quantization: Quantization = "none",
         batch_size: int = 16,
+        continuous_batching: bool = True,
     ) -> None:
         from shared.generation.engine import Engine
 
@@ -232,6 +233,7 @@ class LocalChatClient:
             quantization=quantization,
             max_batch_size=batch_size,
             adapter_cache_size=4,
+            continuous_batching=continuous_batching,
         )
         self.tokenizer = self._engine.tokenizer
 
