@@ -51,8 +51,12 @@ class GenerationJob:
         params: SamplingParams,
         stop_text: StopText,
         deadline: float | None,
+        *,
+        stream: bool = True,
     ) -> None:
         self.prompt_ids = prompt_ids
+        self.stream = stream
+        self.held: list[str] = []  # the text so far, when it is not streamed
         self.params = params
         self.stop_text = stop_text
         self.deadline = deadline
@@ -75,9 +79,9 @@ class GenerationJob:
     def finish(self, reason: str) -> None:
         """Send what was held back and the end event."""
         self.ended = True
-        tail = self.stop_text.flush()
-        if tail:
-            self.events.put(TextDelta(tail))
+        text = "".join([*self.held, self.stop_text.flush()])
+        if text:
+            self.events.put(TextDelta(text))
         self.events.put(
             Finished(
                 "stop" if reason == "stop" else "length",
@@ -185,8 +189,10 @@ def _row_done(job: GenerationJob, token: int, eos_ids: frozenset[int]) -> str | 
     if token in eos_ids:
         return "stop"
     delta = job.stop_text.push(token)
-    if delta:
+    if delta and job.stream:
         job.events.put(TextDelta(delta))
+    elif delta:
+        job.held.append(delta)
     if job.stop_text.stopped:
         return "stop"
     if job.completion_tokens >= job.params.max_tokens:

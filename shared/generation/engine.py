@@ -85,6 +85,9 @@ class Submission:
     prompt_ids: list[int]
     params: SamplingParams
     deadline: float | None = None
+    # False: the answer's text arrives in one piece with its end (a reader of whole answers
+    # is not woken, nor holds the batch worker up, once per token).
+    stream: bool = True
 
 
 class Engine:
@@ -198,7 +201,13 @@ class Engine:
         its events. Call `wait_loaded` first."""
         assert self._adapters is not None, "submit() before the model loaded"
         jobs = [
-            GenerationJob(s.prompt_ids, s.params, StopText(self.decode, s.params.stop), s.deadline)
+            GenerationJob(
+                s.prompt_ids,
+                s.params,
+                StopText(self.decode, s.params.stop),
+                s.deadline,
+                stream=s.stream,
+            )
             for s in submissions
         ]
         self._scheduler.submit_many(

@@ -134,6 +134,7 @@ class ChatCompletionRequest(_SamplingRequest):
             stop=self.stops(),
             messages=messages,
             rag=rag,
+            stream=self.stream,
         )
 
 
@@ -161,6 +162,7 @@ class CompletionRequestBody(_SamplingRequest):
             seed=self.seed,
             stop=self.stops(),
             prompt=prompt,
+            stream=self.stream,
         )
 
 

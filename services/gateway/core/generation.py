@@ -20,6 +20,7 @@ class GenerationRequest:
     messages: Sequence[Message] | None = None
     prompt: str | None = None
     deadline: float | None = None  # time.monotonic() after which generation stops
+    stream: bool = True  # False: the text comes whole at the end (no event per token)
 
 
 @dataclass

@@ -78,7 +78,7 @@ class LocalBackend:
                 code="context_length_exceeded",
             )
         (stream,) = self.engine.submit(
-            Submission(request.model, prompt_ids, request.params, request.deadline)
+            Submission(request.model, prompt_ids, request.params, request.deadline, request.stream)
         )
         return stream
 

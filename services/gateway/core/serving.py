@@ -47,6 +47,7 @@ class CompletionRequest:
     messages: list[Message] | None = None
     prompt: str | None = None
     rag: RagOptions | None = None
+    stream: bool = False  # the client reads the answer as it is generated
 
 
 @dataclass(frozen=True)
@@ -154,7 +155,12 @@ class CompletionService:
         deadline = time.monotonic() + self._settings.request_timeout_s
         events = self._backend.generate(
             GenerationRequest(
-                model, params, messages=messages, prompt=request.prompt, deadline=deadline
+                model,
+                params,
+                messages=messages,
+                prompt=request.prompt,
+                deadline=deadline,
+                stream=request.stream,
             )
         )
         prefix = "chatcmpl" if request.kind == "chat" else "cmpl"

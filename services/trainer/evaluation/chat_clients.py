@@ -281,6 +281,7 @@ class LocalChatClient:
                     requests[i].model,
                     encoded[i],
                     SamplingParams(requests[i].max_tokens, temperature=0.0, seed=0),
+                    stream=False,
                 )
                 for i in order
             ],

@@ -107,6 +107,18 @@ def test_a_passed_deadline_is_a_timeout_error(model):
     assert getattr(error, "code", None) == "request_timeout"
 
 
+def test_an_answer_not_streamed_comes_in_one_piece_with_the_same_text(model):
+    streamed = _job(PROMPTS[0], temperature=0, max_tokens=8)
+    sampling = SamplingParams(8, temperature=0)
+    whole = GenerationJob(
+        PROMPTS[0], sampling, StopText(_decode, sampling.stop), deadline=None, stream=False
+    )
+    generate_batch(model, [streamed, whole], pad_id=PAD, eos_ids=frozenset({EOS}))
+    events = [whole.events.get(timeout=5) for _ in range(whole.events.qsize())]
+    assert [type(e) for e in events] == [TextDelta, Finished]
+    assert (events[0].text, events[1]) == _drain(streamed)
+
+
 def _feeder(waiting: list[GenerationJob], asked: list[int]):
     """A `take_more` that hands over the waiting jobs, recording how many rows were free."""
 
