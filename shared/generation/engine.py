@@ -220,13 +220,20 @@ class Engine:
     ) -> list[Completion]:
         """Generate every submission to its end; results in submission order, failures as
         `Completion(finish_reason="error")`, never exceptions. `on_done` is called as each
-        result is collected."""
+        result is collected; if it raises, the rest of the run is cancelled and the exception
+        goes on."""
         self.wait_loaded(None)
+        streams = self.submit(*submissions)
         results = []
-        for stream in self.submit(*submissions):
-            results.append(_collect(stream))
-            if on_done is not None:
-                on_done()
+        try:
+            for stream in streams:
+                results.append(_collect(stream))
+                if on_done is not None:
+                    on_done()
+        except BaseException:  # on_done stopped the run (a cancelled job): stop generating it
+            for stream in streams[len(results) :]:
+                stream.close()
+            raise
         return results
 
     def close(self) -> None:

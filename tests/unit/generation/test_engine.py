@@ -55,7 +55,7 @@ def test_a_closed_stream_stops_its_job(engine):
     job = stream._job
     next(stream)  # generation has started
     stream.close()
-    # The worker runs one batch at a time: this one starts only after the cancelled job ended.
+    # This one may join the running batch; the cancelled row leaves it at its next token.
     after = engine.complete(
         [Submission(engine.base_model, _prompt(engine, "hi"), SamplingParams(2, 0.0))]
     )
@@ -64,3 +64,33 @@ def test_a_closed_stream_stops_its_job(engine):
     assert job.completion_tokens < 10_000
     with pytest.raises(StopIteration):
         next(stream)
+
+
+def test_a_run_stopped_by_its_progress_callback_cancels_what_it_had_not_collected(engine):
+    submissions = [
+        Submission(engine.base_model, _prompt(engine, f"q {i}"), SamplingParams(n, 0.0))
+        for i, n in enumerate([1, 10_000, 10_000, 10_000, 10_000, 10_000])
+    ]
+    streams = []
+    real_submit = engine.submit
+
+    def submit(*batch: Submission):
+        streams.extend(real_submit(*batch))
+        return streams
+
+    def stop() -> None:
+        raise KeyboardInterrupt
+
+    engine.submit = submit  # type: ignore[method-assign]
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            engine.complete(submissions, on_done=stop)
+    finally:
+        del engine.submit
+    assert all(stream._job.cancelled.is_set() for stream in streams[1:])
+    assert not streams[0]._job.cancelled.is_set()
+    after = engine.complete(
+        [Submission(engine.base_model, _prompt(engine, "hi"), SamplingParams(2, 0.0))]
+    )
+    assert after[0].error is None
+    assert all(stream._job.completion_tokens < 10_000 for stream in streams[1:])
