@@ -55,8 +55,7 @@ class GenerationJob:
         stream: bool = True,
     ) -> None:
         self.prompt_ids = prompt_ids
-        self.stream = stream
-        self.held: list[str] = []  # the text so far, when it is not streamed
+        self.stream = stream  # False: the text goes out whole with the end
         self.params = params
         self.stop_text = stop_text
         self.deadline = deadline
@@ -79,7 +78,8 @@ class GenerationJob:
     def finish(self, reason: str) -> None:
         """Send what was held back and the end event."""
         self.ended = True
-        text = "".join([*self.held, self.stop_text.flush()])
+        tail = self.stop_text.flush()
+        text = tail if self.stream else self.stop_text.text
         if text:
             self.events.put(TextDelta(text))
         self.events.put(
@@ -191,8 +191,6 @@ def _row_done(job: GenerationJob, token: int, eos_ids: frozenset[int]) -> str | 
     delta = job.stop_text.push(token)
     if delta and job.stream:
         job.events.put(TextDelta(delta))
-    elif delta:
-        job.held.append(delta)
     if job.stop_text.stopped:
         return "stop"
     if job.completion_tokens >= job.params.max_tokens:

@@ -71,10 +71,7 @@ class ReservedLayer(DynamicLayer):
         the room reserved after the filled ones stays."""
         if self._keys is None or self._values is None or count <= 0:
             return
-        self._keys, self._values = self._keys[:, :, count:], self._values[:, :, count:]
-        self._length -= count
-        self.keys = self._keys[:, :, : self._length]
-        self.values = self._values[:, :, : self._length]
+        self.hold(self._keys[:, :, count:], self._values[:, :, count:], self._length - count)
 
     def hold(self, keys: torch.Tensor, values: torch.Tensor, length: int) -> None:
         """Take `keys` and `values` (rows x heads x capacity x dim, the first `length`
