@@ -2,7 +2,8 @@
 
 Reads the prompts a finished `finerag demo` evaluated (`OUT/evaluation/cases.jsonl`: the base
 and the fine-tuned model, without and with RAG, questions and paraphrases), takes every
-`--every`-th of them in order (so each run of the matrix is represented), and generates their
+generation of every `--every`-th question (so each run of the matrix is represented, and what
+a question's prompts share is there as in the evaluation), and generates their
 answers twice on the same model, adapter and precision as the demo:
   - loop: one case at a time, `model.generate` greedy, switching the adapter per case as needed;
   - engine: all of them submitted at once to `shared.generation.Engine` (what the in-process
@@ -34,7 +35,10 @@ def _records(demo: Path, every: int) -> list[dict[str, Any]]:
     if not path.is_file():
         raise SystemExit(f"{path} not found: run `finerag demo --out {demo}` first")
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return rows[::every]
+    # Every generation of every N-th question (its variants, both models, both modes, its
+    # injection case): the run's mix, and what its prompts share, as the evaluation has them.
+    cases = set(sorted({row["case_id"] for row in rows})[::every])
+    return [row for row in rows if row["case_id"] in cases]
 
 
 def _key(name: str) -> str:
@@ -114,7 +118,7 @@ def _engine(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--demo", type=Path, required=True, help="a finished demo's --out folder")
-    parser.add_argument("--every", type=int, default=4, help="take every N-th evaluated prompt")
+    parser.add_argument("--every", type=int, default=4, help="take every N-th question")
     parser.add_argument("--batch-size", type=int, default=16, help="the engine's batch")
     parser.add_argument(
         "--arms",

@@ -3,8 +3,9 @@
 One worker thread owns the model. The oldest waiting request opens a batch; requests for the
 same model join it until the batch is full or the wait window since the opener has passed.
 While the batch decodes, requests for its model keep joining the rows that finished
-(`take_more`), as long as the oldest waiting request is for that model: a request for another
-adapter waits at most until the running batch drains (one adapter is active per forward pass).
+(`take_more`), as long as no request for another model arrived before them: a request for
+another adapter waits at most until the running batch drains (one adapter is active per forward
+pass), and never behind a request that came after it.
 With `max_batch_size=1` and no window this is plain one-at-a-time generation.
 """
 
@@ -56,11 +57,15 @@ class BatchQueue(Generic[JobT]):
         return opener.model, [w.job for w in same]
 
     def take_more(self, model: str, limit: int) -> list[JobT]:
-        """Up to `limit` waiting jobs for `model` to join its running batch; none while the
-        oldest waiting job is for another model (it must not wait behind an endless batch)."""
-        if limit <= 0 or not self.waiting or self.waiting[0].model != model:
+        """Up to `limit` waiting jobs for `model` to join its running batch: only those that
+        arrived no later than every job waiting for another model, so no request waits behind
+        one that came after it (nor behind an endless batch). Jobs submitted together (a whole
+        evaluation run) arrive together, so each model's share of them batches continuously."""
+        if limit <= 0:
             return []
-        same = [w for w in self.waiting if w.model == model][:limit]
+        others = [w.enqueued for w in self.waiting if w.model != model]
+        cutoff = min(others, default=float("inf"))
+        same = [w for w in self.waiting if w.model == model and w.enqueued <= cutoff][:limit]
         taken = {id(w) for w in same}
         self.waiting = [w for w in self.waiting if id(w) not in taken]
         return [w.job for w in same]

@@ -34,16 +34,27 @@ def test_batches_hold_one_model_and_keep_arrival_order():
     assert batches == [("a", ["a1", "a2"]), ("b", ["b1", "b2"]), ("a", ["a3"])]
 
 
-def test_a_running_batch_takes_more_of_its_model_only_while_its_model_waits_longest():
+def test_a_running_batch_takes_more_of_its_model_only_of_jobs_older_than_any_other_models():
     queue: BatchQueue[str] = BatchQueue(max_batch_size=4, wait_window_s=0.0)
-    for job, model in (("a1", "a"), ("a2", "a"), ("b1", "b"), ("a3", "a")):
-        queue.add(model, job, now=0.0)
+    for at, (job, model) in enumerate((("a1", "a"), ("a2", "a"), ("b1", "b"), ("a3", "a"))):
+        queue.add(model, job, now=float(at))
     assert queue.take_more("a", 0) == []
     assert queue.take_more("a", 1) == ["a1"]
     assert queue.take_more("b", 4) == []  # a2 has waited longer than b1
-    assert queue.take_more("a", 4) == ["a2", "a3"]
-    assert queue.take_more("a", 4) == []  # b1 waits first now: a's batch drains
-    assert queue.take(now=0.0) == ("b", ["b1"])
+    assert queue.take_more("a", 4) == ["a2"]  # a3 came after b1: a's batch drains
+    assert queue.take_more("a", 4) == []
+    assert queue.take(now=3.0) == ("b", ["b1"])
+    assert queue.take_more("b", 4) == []
+    assert queue.take(now=3.0) == ("a", ["a3"])
+
+
+def test_jobs_submitted_together_join_their_models_running_batch_whatever_their_order():
+    queue: BatchQueue[str] = BatchQueue(max_batch_size=2, wait_window_s=0.0)
+    for job, model in (("a1", "a"), ("b1", "b"), ("a2", "a"), ("b2", "b"), ("a3", "a")):
+        queue.add(model, job, now=0.0)  # one evaluation run, interleaving two models
+    assert queue.take(now=0.0) == ("a", ["a1", "a2"])
+    assert queue.take_more("a", 4) == ["a3"]
+    assert queue.take(now=0.0) == ("b", ["b1", "b2"])
 
 
 def test_the_scheduler_hands_a_running_batch_the_jobs_that_arrive_meanwhile():
