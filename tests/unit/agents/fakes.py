@@ -51,7 +51,8 @@ def tools_with(
     replies: Sequence[str], retrieval: FakeRetrieval | None = None, max_steps: int = 16
 ) -> AgentTools:
     """Agent tools whose model answers `replies` in order (the last one repeats)."""
-    chat = FakeListChatModel(responses=list(replies) or ["?"])
+    scripted = list(replies) or ["?"]
+    chat = FakeListChatModel(responses=scripted + [scripted[-1]] * 50)
     return AgentTools(
         chat=chat,
         retrieval=retrieval or FakeRetrieval(),

@@ -12,6 +12,7 @@ answers sums it could not do in its head.
 
 from __future__ import annotations
 
+import itertools
 import re
 from decimal import Decimal
 from typing import Any
@@ -163,10 +164,8 @@ def build(tools: AgentTools, checkpointer: Any = None) -> Any:
         graph.add_node(name, as_node(name, node, tools))
     graph.add_node("abstain", as_node("abstain", abstain, tools, budgeted=False))
     graph.add_edge(START, "retrieve")
-    for (name, _), (following, _) in zip(order, order[1:], strict=False):
+    for (name, _), (following, _) in itertools.pairwise(order):
         graph.add_conditional_edges(name, _unless_failed(following))
     graph.add_conditional_edges("answer", _unless_failed(END))
     graph.add_edge("abstain", END)
     return graph.compile(checkpointer=checkpointer)
-
-

@@ -15,7 +15,9 @@ from shared.agent_prompts import numbers_in
 from shared.prompts import is_abstention, parse_citations, strip_citations
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=\S)|\n+")
-_CODE = re.compile(r"\b(?=[A-Za-z0-9-]*\d)(?=[A-Za-z0-9-]*[A-Za-z])[A-Za-z0-9]+(?:-[A-Za-z0-9]+)+\b")
+_CODE = re.compile(
+    r"\b(?=[A-Za-z0-9-]*\d)(?=[A-Za-z0-9-]*[A-Za-z])[A-Za-z0-9]+(?:-[A-Za-z0-9]+)+\b"
+)
 
 
 def unsupported_facts(answer: str, sources: Sequence[str]) -> list[str]:

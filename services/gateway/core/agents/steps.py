@@ -90,9 +90,7 @@ class AgentTools:
 Node = Callable[[Any, AgentTools], StepResult]
 
 
-def as_node(
-    name: str, node: Node, tools: AgentTools, *, budgeted: bool = True
-) -> Callable[[Any], dict[str, Any]]:
+def as_node(name: str, node: Node, tools: AgentTools, *, budgeted: bool = True) -> Any:
     """`node` as a LangGraph node that spends budget, records its step and never raises
     (`budgeted=False` for the closing steps, which must run when the budget is spent)."""
 
@@ -129,7 +127,9 @@ def abstain(state: Any, _tools: AgentTools) -> StepResult:
     """The last step after a failure: the template's abstention sentence, no citations."""
     reason = state.get("failure") or "the answer could not be checked against its sources"
     return StepResult(
-        {"answer": ABSTENTION, "status": "abstained", "sources": []}, input=reason, output=ABSTENTION
+        {"answer": ABSTENTION, "status": "abstained", "sources": []},
+        input=reason,
+        output=ABSTENTION,
     )
 
 

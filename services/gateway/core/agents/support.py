@@ -38,14 +38,24 @@ POLICY_QUERY = "Returns window: how many days after purchase a product can be re
 ASK_DATE = "When did you buy it? Please give the purchase date, for example 2025-03-14."
 ASK_AGAIN = "Sorry, I could not read that date. On which day did you buy it (YYYY-MM-DD)?"
 HAND_OVER = (
-    "I am passing your case to a member of our support team, who will reply in this "
-    "conversation."
+    "I am passing your case to a member of our support team, who will reply in this conversation."
 )
 
 _WINDOW = re.compile(r"returns?\s+window\D{0,40}?(\d{1,3})\s*days", re.IGNORECASE)
-_MONTHS = (
-    "january february march april may june july august september october november december"
-).split()
+_MONTHS = [
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+]
 _ISO = re.compile(r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b")
 _DAY_MONTH = re.compile(r"\b(\d{1,2})(?:st|nd|rd|th)?\s+([A-Za-z]{3,9})\.?,?\s+(\d{4})\b")
 _MONTH_DAY = re.compile(r"\b([A-Za-z]{3,9})\.?\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4})\b")
