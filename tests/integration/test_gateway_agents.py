@@ -10,16 +10,19 @@ for the purchase date, and the case resumes on the new process and is decided by
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import openai
 import pytest
 
 from shared.prompts import ABSTENTION
-from tests.integration.gateway_processes import gateway_env, running_gateway
+from tests.integration.gateway_processes import REPO, gateway_env, running_gateway
 from tests.integration.test_gateway_rag import KB, retrieval_url
 
 pytestmark = pytest.mark.integration
@@ -108,7 +111,7 @@ def _open_case(client: openai.OpenAI) -> tuple[str, str]:
     return extra["thread_id"], answer.choices[0].message.content or ""
 
 
-def _reply(client: openai.OpenAI, thread_id: str, history: list[dict], text: str):
+def _reply(client: openai.OpenAI, thread_id: str, history: list[Any], text: str):
     return client.chat.completions.create(
         model="agent:support",
         messages=[*history, {"role": "user", "content": text}],
@@ -153,3 +156,30 @@ def test_a_support_case_waits_survives_a_restart_and_is_decided(
             assert extra["citations"][0]["doc_id"] == "policies/returns.html"
         last = _reply(client, handover_thread, [], "still no idea")
         assert last.model_extra["agent_status"] == "handed_over"
+
+
+def _example() -> ModuleType:
+    path = REPO / "docs" / "examples" / "langchain_client.py"
+    spec = importlib.util.spec_from_file_location("langchain_client_example", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_langchain_example_streams_and_runs_its_own_graph(
+    gateway: str, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("FINERAG_API_KEY", "agents-test-key")
+    example = _example()
+    llm = example.chat_model(gateway, str(tiny_model_dir), KB)
+    pieces = list(example.stream_answer(llm, "What is the returns window?"))
+    assert len(pieces) >= 2  # streamed, not one block
+    graph = example.support_reply_graph(
+        example.chat_model(gateway, "agent:research", KB),
+        example.chat_model(gateway, str(tiny_model_dir)),
+    )
+    state = graph.invoke({"question": "What is the warranty of the newest speaker?"})
+    assert state["draft"]  # the research agent's answer (the tiny model: an abstention)
+    assert state["reply"]  # the writer model's reply, from the same gateway
