@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, Field
 
+from services.trainer.evaluation.abstention import is_abstention_like
 from services.trainer.evaluation.accuracy import answer_correct
 from services.trainer.evaluation.bootstrap import Stat, Unit, bootstrap, paired_difference
 from services.trainer.evaluation.cases import REASONING_TYPES, Question, questions_of
@@ -52,6 +53,7 @@ class ColumnReport(BaseModel):
     accuracy: Stat
     by_type: dict[str, Stat] = Field(default_factory=dict)
     gain_over_rag: Stat | None = Field(None, description="Accuracy minus single-shot RAG's.")
+    abstained: float = Field(description="Share of answers that are the abstention sentence.")
     steps_per_answer: float | None = Field(None, description="Agents only.")
     seconds_per_answer: float
 
@@ -181,6 +183,7 @@ def _column_report(
         accuracy=bootstrap(list(units.values()), key=column, seed=seed, samples=n),
         by_type=by_type,
         gain_over_rag=gain,
+        abstained=round(sum(is_abstention_like(r.answer) for r in mine) / max(1, len(mine)), 3),
         steps_per_answer=round(sum(steps) / len(steps), 2) if steps else None,
         seconds_per_answer=round(sum(r.seconds for r in mine) / max(1, len(mine)), 2),
     )
@@ -194,7 +197,9 @@ def agent_markdown(report: AgentReport) -> list[str]:
             return "–"
         sign = "+" if signed and stat.value > 0 else ""
         low, high = stat.ci_low, stat.ci_high
-        interval = f" [{low * 100:.1f}, {high * 100:.1f}]" if low is not None and high else ""
+        interval = ""
+        if low is not None and high is not None:
+            interval = f" [{low * 100:.1f}, {high * 100:.1f}]"
         return f"{sign}{stat.value * 100:.1f}{interval}"
 
     lines = [
@@ -204,16 +209,16 @@ def agent_markdown(report: AgentReport) -> list[str]:
         f"`{report.knowledge_base}`; accuracy in % with 95% intervals; seconds are each "
         f"request's wall time with {report.concurrency} in flight.",
         "",
-        "| column | answers | accuracy | multi-hop | arithmetic | gain over RAG | "
+        "| column | answers | accuracy | multi-hop | arithmetic | gain over RAG | abstained | "
         "steps/answer | s/answer |",
-        "|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, column in report.columns.items():
         steps = "–" if column.steps_per_answer is None else f"{column.steps_per_answer:.1f}"
         lines.append(
             f"| {name} | {column.answers} | {pct(column.accuracy)} | "
             f"{pct(column.by_type.get('multi_hop'))} | {pct(column.by_type.get('arithmetic'))} | "
-            f"{pct(column.gain_over_rag, signed=True)} | {steps} | "
+            f"{pct(column.gain_over_rag, signed=True)} | {column.abstained * 100:.0f}% | {steps} | "
             f"{column.seconds_per_answer:.2f} |"
         )
     return [*lines, ""]
