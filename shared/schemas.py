@@ -96,6 +96,23 @@ class SearchResponse(BaseModel):
     hits: list[SearchHit]
 
 
+class SubtaskQuantity(BaseModel):
+    """A number a calculation needs, as its document writes it."""
+
+    name: str
+    text: str = Field(description="As written in the document: `$149`, `2.4 kg`, `24 months`.")
+    doc_id: str
+
+
+class AgentSubtasks(BaseModel):
+    """What an agent asked this question should do: the parts of a multi-hop question, the
+    quantities and calculation of an arithmetic one (`shared.agent_prompts` formats)."""
+
+    sub_questions: list[str] = Field(default_factory=list)
+    quantities: list[SubtaskQuantity] = Field(default_factory=list)
+    calculation: str | None = None
+
+
 class QACase(BaseModel):
     """One line of the evaluation format (also a dataset builder input)."""
 
@@ -108,6 +125,9 @@ class QACase(BaseModel):
         default_factory=list,
         description="Customer-style rewordings: {'kind': 'typo'|'paraphrase'|'terse'|"
         "'follow_up', 'question', 'turns'?}.",
+    )
+    subtasks: AgentSubtasks | None = Field(
+        None, description="The agents' steps for this question, when known (dataset sub-tasks)."
     )
 
 

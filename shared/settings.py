@@ -216,6 +216,35 @@ class Settings(BaseSettings):
         description="YAML of per-knowledge-base system prompts, few-shot examples, step-by-step.",
     )
 
+    # --- agents (models named agent:<graph>) -------------------------------------------------
+    agent_gateway_url: str | None = Field(
+        None,
+        description="Base URL of the OpenAI-compatible API the agents' model steps call "
+        "(ChatOpenAI); unset = the gateway that serves the agent request (its own address).",
+    )
+    agent_api_key: SecretStr | None = Field(
+        None,
+        description="Bearer key the agents send to that API; unset = the caller's own key.",
+    )
+    agent_checkpoint_url: str | None = Field(
+        None,
+        description="Where agent conversations are checkpointed: a postgresql:// URL shared by "
+        "every gateway (distributed); unset = SQLite under data_dir/agents (embedded).",
+    )
+    agent_max_steps: int = Field(
+        16, ge=1, le=100, description="Steps an agent run may take before it abstains."
+    )
+    agent_max_concurrency: int = Field(
+        4,
+        ge=1,
+        description="Agent requests in flight (each holds a thread while its model steps call "
+        "the gateway; keep it well under max_concurrency).",
+    )
+    agent_top_k: int = Field(3, ge=1, le=20, description="Sources an agent retrieves per search.")
+    agent_step_max_tokens: int = Field(
+        256, gt=0, description="max_tokens of each model step of an agent."
+    )
+
     # --- knowledge (retrieval/ingestion) ---------------------------------------------------
     chunk_tokens: int = Field(
         200, ge=16, le=512, description="Largest chunk, in tokens of the embedder's tokenizer."
@@ -282,6 +311,11 @@ class Settings(BaseSettings):
     def qdrant_path(self) -> Path:
         """qdrant-client local-mode storage (vector_store=local)."""
         return self.data_dir / "qdrant"
+
+    @property
+    def agents_dir(self) -> Path:
+        """The agents' checkpoints (SQLite) in the embedded mode."""
+        return self.data_dir / "agents"
 
     @property
     def edge_path(self) -> Path:

@@ -81,6 +81,14 @@ def register(subparsers: Any) -> None:
         help="release gate YAML: exit 1 when the model fails it",
     )
     what.add_argument(
+        "--agents",
+        type=_csv(("research", "calculate", "support")),
+        default=[],
+        metavar="GRAPH,...",
+        help="also ask the multi-hop and arithmetic questions of these agents on --model, and "
+        "of --model in single-shot RAG, through the gateway at --endpoint (needs --kb)",
+    )
+    what.add_argument(
         "--endpoint", metavar="URL", help="OpenAI-compatible server URL (default: in-process)"
     )
     what.add_argument(
@@ -338,6 +346,8 @@ def run_eval_models(args: argparse.Namespace) -> int:
                 "split": args.split,
             },
         )
+        if args.agents:
+            _agent_column(args, cases, evaluation)
     report = evaluation.report
     if gate is not None:
         report.gate = apply_gate(report, gate, source=str(args.gate))
@@ -346,6 +356,37 @@ def run_eval_models(args: argparse.Namespace) -> int:
     print(f"\nwritten: {files.report_md}, {files.report_json}, {files.cases_jsonl}, "
           f"{', '.join(str(p) for p in files.charts)}")  # fmt: skip
     return 1 if report.gate is not None and not report.gate.passed else 0
+
+
+def _agent_column(args: argparse.Namespace, cases: Any, evaluation: Any) -> None:
+    """`--agents`: the reasoning questions asked of each agent and of single-shot RAG, on the
+    fine-tuned model through the gateway; the column joins the report, its answers a file."""
+    from services.trainer.evaluation.agent_column import evaluate_agents
+
+    if not args.endpoint or not args.kb:
+        raise InvalidRequestError("--agents needs --endpoint (a gateway) and --kb", param="agents")
+    print(f"agents {args.agents} on {args.model}", file=sys.stderr)
+    report, answers = evaluate_agents(
+        cases,
+        endpoint=args.endpoint,
+        api_key=args.api_key or os.environ.get("OPENAI_API_KEY"),
+        model=args.model,
+        kb=args.kb,
+        agents=args.agents,
+        options={
+            "variants": args.variants,
+            "variant_kinds": args.variant_kinds,
+            "top_k": _top_k(args),
+            "max_tokens": args.max_tokens,
+            "concurrency": args.concurrency,
+            "seed": args.seed,
+            "bootstrap": args.bootstrap,
+        },
+    )
+    evaluation.report.agents = report
+    args.out.mkdir(parents=True, exist_ok=True)
+    lines = "".join(a.model_dump_json() + "\n" for a in answers)
+    (args.out / "agents.jsonl").write_text(lines, encoding="utf-8")
 
 
 def format_summary(report: Any) -> str:

@@ -43,6 +43,12 @@ def register(subparsers: Any) -> None:
         "--tokenizer", default=None, help="tokenizer for lengths (default: FINERAG_BASE_MODEL)"
     )
     build.add_argument("--seed", type=int, default=7)
+    build.add_argument(
+        "--agent-subtasks",
+        action="store_true",
+        help="also train the agents' steps (decompose a multi-hop question, extract a "
+        "calculation's values with their citations) for the cases that carry them",
+    )
     build.set_defaults(func=_dataset_build)
 
     inspect = actions.add_parser(
@@ -99,6 +105,7 @@ def _dataset_build(args: argparse.Namespace) -> int:
         val_ratio=args.val_ratio,
         max_seq_len=args.max_seq_len,
         seed=args.seed,
+        agent_subtasks=args.agent_subtasks,
     )
 
     def run(retrieval: Any) -> Any:

@@ -31,6 +31,7 @@ class Case:
     fields: dict[str, str]
     answer: str | None
     source_ids: tuple[str, ...]
+    subtasks: dict[str, Any] | None = None  # a shared.schemas.AgentSubtasks
 
 
 def to_record(case: Case, case_id: str, seed: int) -> dict[str, Any]:
@@ -39,7 +40,7 @@ def to_record(case: Case, case_id: str, seed: int) -> dict[str, Any]:
     rng = random.Random(f"{seed}/{case_id}")
     asked = rng.randrange(len(case.wording.questions))
     follow_up = rng.random() < FOLLOW_UP_SHARE
-    return {
+    record: dict[str, Any] = {
         "id": case_id,
         "question": case.wording.questions[asked].format(**case.fields),
         "answer": case.answer,
@@ -47,6 +48,9 @@ def to_record(case: Case, case_id: str, seed: int) -> dict[str, Any]:
         "type": case.type,
         "variants": customer_variants(case.wording, case.fields, asked, rng, follow_up),
     }
+    if case.subtasks is not None:
+        record["subtasks"] = case.subtasks
+    return record
 
 
 def factual_cases(catalog: Catalog, documents: list[Document]) -> list[Case]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from typing import Any
 
 from finerag.sample_domain.catalog import Catalog, Product, join_words, kilograms, money
 from finerag.sample_domain.knowledge_base import (
@@ -56,9 +57,31 @@ DECIDED_BY = {
 }
 
 
-def _worded(kind: str, questions: tuple[str, ...], terse: str, answer: str, *sources: str) -> Case:
+def _worded(
+    kind: str,
+    questions: tuple[str, ...],
+    terse: str,
+    answer: str,
+    *sources: str,
+    subtasks: dict[str, Any] | None = None,
+) -> Case:
     """A case whose wordings are already filled in (no placeholders left)."""
-    return Case(kind, Wording(questions, terse), {}, answer, tuple(dict.fromkeys(sources)))
+    return Case(
+        kind, Wording(questions, terse), {}, answer, tuple(dict.fromkeys(sources)), subtasks
+    )
+
+
+def _parts(*sub_questions: str) -> dict[str, Any]:
+    """A multi-hop case's sub-questions, in the order they are answered."""
+    return {"sub_questions": list(sub_questions)}
+
+
+def _sums(calculation: str, *quantities: tuple[str, str, str]) -> dict[str, Any]:
+    """An arithmetic case's (name, text as written, document) quantities and calculation."""
+    return {
+        "quantities": [{"name": n, "text": t, "doc_id": d} for n, t, d in quantities],
+        "calculation": calculation,
+    }
 
 
 def _families(catalog: Catalog) -> list[list[Product]]:
@@ -75,9 +98,16 @@ def _by_model_code(catalog: Catalog) -> list[Case]:
                 f"For the product with model code {code}, what {be} the {label}?",
                 f"I own model {code}. What {be} its {label}?",
             )
-            cases.append(
-                _worded("multi_hop", questions, f"{code} {label}?", value(product), doc_id)
+            parts = _parts(
+                f"Which product has the model code {code}?",
+                f"What {be} the {label} of that product?",
             )
+            cases.append(
+                _worded(
+                    "multi_hop", questions, f"{code} {label}?", value(product), doc_id,
+                    subtasks=parts,
+                )
+            )  # fmt: skip
     return cases
 
 
@@ -99,6 +129,10 @@ def _by_error_code(catalog: Catalog) -> list[Case]:
                     value(error.model),
                     troubleshooting_id(error.category),
                     product_doc_id(catalog, error.model),
+                    subtasks=_parts(
+                        f"Which {noun} model does error {code} affect?",
+                        f"What {be} the {label} of that {noun}?",
+                    ),
                 )
             )
     return cases
@@ -120,9 +154,16 @@ def _by_extreme(catalog: Catalog) -> list[Case]:
                     f"Of all {brand} {family.plural}, which {label} does the {word} have?",
                 )
                 terse = f"{word} {brand} {family.noun} {label}?"
-                cases.append(
-                    _worded("multi_hop", questions, terse, value(pick(products)), *sources)
+                parts = _parts(
+                    f"Which {brand} {family.noun} is the {word}?",
+                    f"What {be} the {label} of that {family.noun}?",
                 )
+                cases.append(
+                    _worded(
+                        "multi_hop", questions, terse, value(pick(products)), *sources,
+                        subtasks=parts,
+                    )
+                )  # fmt: skip
     return cases
 
 
@@ -154,6 +195,7 @@ def _arithmetic_pools(catalog: Catalog, rng: random.Random) -> list[list[Case]]:
                 f"{n} x {t} total price?",
                 money(product.price_cents * n),
                 doc_id,
+                subtasks=_sums(f"{n} * price", ("price", money(product.price_cents), doc_id)),
             )
         )
         pct = rng.choice((10, 15, 20, 25, 30, 40))
@@ -169,6 +211,9 @@ def _arithmetic_pools(catalog: Catalog, rng: random.Random) -> list[list[Case]]:
                 # Prices are whole dollars, so a whole-percent discount is a whole number of cents.
                 money(product.price_cents * (100 - pct) // 100),
                 doc_id,
+                subtasks=_sums(
+                    f"price * (100 - {pct}) / 100", ("price", money(product.price_cents), doc_id)
+                ),
             )
         )
         n = rng.randint(2, 6)
@@ -183,6 +228,9 @@ def _arithmetic_pools(catalog: Catalog, rng: random.Random) -> list[list[Case]]:
                 f"{n} x {t} total weight?",
                 kilograms(product.weight_tenths * n),
                 doc_id,
+                subtasks=_sums(
+                    f"{n} * weight", ("weight", kilograms(product.weight_tenths), doc_id)
+                ),
             )
         )
         express.append(
@@ -197,6 +245,11 @@ def _arithmetic_pools(catalog: Catalog, rng: random.Random) -> list[list[Case]]:
                 money(product.price_cents + catalog.express_cents),
                 doc_id,
                 SHIPPING_ID,
+                subtasks=_sums(
+                    "price + express_shipping",
+                    ("price", money(product.price_cents), doc_id),
+                    ("express_shipping", money(catalog.express_cents), SHIPPING_ID),
+                ),
             )
         )
         extended.append(
@@ -211,6 +264,11 @@ def _arithmetic_pools(catalog: Catalog, rng: random.Random) -> list[list[Case]]:
                 f"{product.warranty_months + catalog.extended_months} months",
                 doc_id,
                 WARRANTY_ID,
+                subtasks=_sums(
+                    "warranty + extension",
+                    ("warranty", f"{product.warranty_months} months", doc_id),
+                    ("extension", f"{catalog.extended_months} months", WARRANTY_ID),
+                ),
             )
         )
     for products in _families(catalog):
@@ -230,6 +288,11 @@ def _arithmetic_pools(catalog: Catalog, rng: random.Random) -> list[list[Case]]:
                         money(a.price_cents - b.price_cents),
                         product_doc_id(catalog, a),
                         product_doc_id(catalog, b),
+                        subtasks=_sums(
+                            "first_price - second_price",
+                            ("first_price", money(a.price_cents), product_doc_id(catalog, a)),
+                            ("second_price", money(b.price_cents), product_doc_id(catalog, b)),
+                        ),
                     )
                 )
     for plan in catalog.plans:
@@ -246,6 +309,10 @@ def _arithmetic_pools(catalog: Catalog, rng: random.Random) -> list[list[Case]]:
                     f"{plan.name.lower()} cost for {months} months?",
                     money(plan.monthly_cents * months),
                     PRICING_ID,
+                    subtasks=_sums(
+                        f"monthly_price * {months}",
+                        ("monthly_price", money(plan.monthly_cents), PRICING_ID),
+                    ),
                 )
             )
     return [totals, differences, discounts, weights, plans, express, extended]

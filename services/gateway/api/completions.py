@@ -5,17 +5,21 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, request, stream_with_context
 from flask.typing import ResponseReturnValue
 
+from services.gateway.api.agent_completions import serve_agent
 from services.gateway.api.deps import get_runtime
 from services.gateway.api.guards import check_knowledge_base
 from services.gateway.api.protocol import ChatCompletionRequest, CompletionRequestBody, parse_body
 from services.gateway.api.responses import completion_response
 from services.gateway.api.sse import ChunkWriter, stream_events
+from services.gateway.core.agents.runner import is_agent_model
 from shared.wire_json import read_json
 
 completions_bp = Blueprint("completions", __name__)
 
 
 def _serve(body: ChatCompletionRequest | CompletionRequestBody) -> ResponseReturnValue:
+    if isinstance(body, ChatCompletionRequest) and is_agent_model(body.model):
+        return serve_agent(body)
     if isinstance(body, ChatCompletionRequest) and body.rag is not None:
         check_knowledge_base(body.rag.knowledge_base)
     service = get_runtime().completions

@@ -8,6 +8,7 @@ from flask import Flask, Response, g, request
 
 from services.gateway.api.deps import built_runtime, get_runtime, get_settings_of_app
 from services.gateway.core.auth import Caller, authenticate
+from services.gateway.core.concurrency import ConcurrencyLimit
 
 # Liveness must answer without credentials (orchestrators probe it).
 PUBLIC_ENDPOINTS = frozenset({"health.health"})
@@ -19,6 +20,19 @@ def check_knowledge_base(knowledge_base: str) -> str:
     """`knowledge_base` if the request's key may use it; else the 404 of a missing base."""
     caller: Caller | None = g.get("caller")
     return caller.check_knowledge_base(knowledge_base) if caller else knowledge_base
+
+
+def trade_slot_for(limit: ConcurrencyLimit) -> None:
+    """Take a slot of `limit` (503 when full) and give the request's gateway slot back.
+
+    An agent request waits on its own model steps, which are requests to this gateway: were
+    it to keep a gateway slot, agents alone could fill the cap and starve their own steps.
+    """
+    limit.acquire()
+    if g.pop("holds_slot", False):
+        runtime = get_runtime()
+        runtime.concurrency.release()
+        runtime.metrics.in_flight.set(runtime.concurrency.in_flight)
 
 
 def install_guards(app: Flask) -> None:

@@ -14,10 +14,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from services.gateway.core.agents.runner import AgentRequest
 from services.gateway.core.rag import RagOptions
 from services.gateway.core.serving import CompletionRequest
 from shared.errors import InvalidRequestError
 from shared.names import KnowledgeBaseName
+from shared.prompts import Message
 from shared.schemas import SearchMode
 
 MAX_STOP_SEQUENCES = 4
@@ -109,13 +111,37 @@ class ChatCompletionRequest(_SamplingRequest):
     messages: list[ChatMessage] = Field(min_length=1)
     max_completion_tokens: int | None = Field(None, ge=1)
     rag: RagRequest | None = None
+    thread_id: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9_.:-]{1,128}$",
+        description="FineRAG, agents only: the conversation a message continues (a paused "
+        "support case resumes on it); returned in every agent answer.",
+    )
 
-    def to_core(self) -> CompletionRequest:
-        """The serving core's request."""
-        messages = [
+    def core_messages(self) -> list[Message]:
+        """The messages as the cores take them (`developer` is a system message)."""
+        return [
             {"role": "system" if m.role == "developer" else m.role, "content": m.text()}
             for m in self.messages
         ]
+
+    def to_agent(
+        self, gateway_url: str, api_key: str | None, request_id: str | None
+    ) -> AgentRequest:
+        """The agent runner's request (model steps go to `gateway_url` with `api_key`)."""
+        return AgentRequest(
+            model=self.model,
+            messages=self.core_messages(),
+            knowledge_base=self.rag.knowledge_base if self.rag else None,
+            thread_id=self.thread_id,
+            gateway_url=gateway_url,
+            api_key=api_key,
+            request_id=request_id,
+        )
+
+    def to_core(self) -> CompletionRequest:
+        """The serving core's request."""
+        messages = self.core_messages()
         rag = None
         if self.rag is not None:
             rag = RagOptions(

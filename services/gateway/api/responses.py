@@ -7,7 +7,7 @@ A field typed `... | MISSING` is left out of the JSON unless it was given.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import MISSING, BaseModel, Field
 
@@ -58,6 +58,25 @@ def citations_of(citations: list[rag.Citation]) -> list[Citation] | MISSING:
 _CITATIONS = "FineRAG: the sources of a RAG answer; absent without `rag`."
 
 
+class AgentStep(BaseModel):
+    """FineRAG, agents: one step of an agent's run, as it happened."""
+
+    name: str = Field(description="The graph's node: decompose, retrieve, extract, check, …")
+    input: Any = Field(description="What the step worked on (text clipped to 2000 characters).")
+    output: Any = Field(description="What it produced, or why it failed.")
+    ok: bool = Field(description="False when the step failed (the run then abstains).")
+    ms: float = Field(description="How long the step took.")
+
+
+AgentStatus = Literal["answered", "abstained", "waiting", "handed_over"]
+_STEPS = "FineRAG, agents only: every step of the run, in order."
+_THREAD = "FineRAG, agents only: the conversation; send it back as `thread_id` to continue."
+_STATUS = (
+    "FineRAG, agents only: answered, abstained, waiting (the answer is a question to the "
+    "customer; reply on the same thread) or handed_over (a person takes the case)."
+)
+
+
 class AssistantMessage(BaseModel):
     """The answer of a chat completion."""
 
@@ -84,6 +103,9 @@ class ChatCompletion(BaseModel):
     choices: list[ChatChoice]
     usage: CompletionUsage
     citations: list[Citation] | MISSING = Field(MISSING, description=_CITATIONS)
+    steps: list[AgentStep] | MISSING = Field(MISSING, description=_STEPS)
+    thread_id: str | MISSING = Field(MISSING, description=_THREAD)
+    agent_status: AgentStatus | MISSING = Field(MISSING, description=_STATUS)
 
 
 class TextChoice(BaseModel):
@@ -173,6 +195,13 @@ class ChatCompletionChunk(BaseModel):
     usage: CompletionUsage | MISSING | None = Field(
         MISSING,
         description="Only with `stream_options.include_usage`: null until the last chunk.",
+    )
+    finerag_step: AgentStep | MISSING = Field(
+        MISSING, description="FineRAG, agents only: a step of the run, sent as it finishes."
+    )
+    thread_id: str | MISSING = Field(MISSING, description=_THREAD)
+    agent_status: AgentStatus | MISSING = Field(
+        MISSING, description=f"{_STATUS} Sent in the chunk that finishes the answer."
     )
 
 

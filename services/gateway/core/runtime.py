@@ -6,6 +6,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from services.gateway.core.agents.checkpoints import open_checkpointer
+from services.gateway.core.agents.runner import AgentService
 from services.gateway.core.concurrency import ConcurrencyLimit
 from services.gateway.core.feedback_store import FeedbackStore, feedback_db_path
 from services.gateway.core.generation import Backend
@@ -32,11 +34,15 @@ class GatewayRuntime:
     rate_limiter: RateLimiter
     concurrency: ConcurrencyLimit
     completions: CompletionService
+    agents: AgentService
+    checkpoints: Any = None  # the agents' checkpoint database connection
 
     def close(self) -> None:
-        """Release the model, connections and the database."""
+        """Release the model, connections and the databases."""
         self.backend.close()
         self.feedback.close()
+        if self.checkpoints is not None:
+            self.checkpoints.close()
         close = getattr(self.retrieval, "close", None)
         if close is not None:
             close()
@@ -82,6 +88,7 @@ def build_runtime(
         redis = rate_limit_redis(settings.redis_url)
     kb_prompts = load_kb_prompts(settings.kb_prompts_file)
     feedback = FeedbackStore(feedback_db_path(settings.data_dir))
+    checkpointer, checkpoints = open_checkpointer(settings)
     return GatewayRuntime(
         settings=settings,
         metrics=metrics,
@@ -99,4 +106,6 @@ def build_runtime(
             feedback=feedback,
             metrics=metrics,
         ),
+        agents=AgentService(settings, backend, retrieval=retrieval, checkpointer=checkpointer),
+        checkpoints=checkpoints,
     )

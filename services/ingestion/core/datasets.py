@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from services.ingestion.core.agent_subtasks import subtask_examples
 from services.ingestion.core.dataset_split import Example, Split, TokenCounter, clean_and_split
 from shared import injections
 from shared.chat_data import (
@@ -55,6 +56,9 @@ class DatasetOptions:
     max_seq_len: int = 2048
     seed: int = 7
     near_duplicate_jaccard: float = 0.85
+    # Also train the agents' own steps (shared.agent_prompts): splitting a multi-hop question,
+    # extracting a calculation's values with their citations; cases with known sub-tasks only.
+    agent_subtasks: bool = False
 
 
 @dataclass
@@ -236,6 +240,9 @@ def _qa_examples(
         )
         if case.id in removed:
             examples.append(Example(grounded.without_gold(case), case.id, "abstain_removed", forms))
+        if options.agent_subtasks and case.subtasks is not None:
+            for messages, kind in subtask_examples(case, grounded.sources_for):
+                examples.append(Example(messages, case.id, kind, forms))
     return examples
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from services.trainer.evaluation.agent_column import AgentReport
 from services.trainer.evaluation.bootstrap import Stat
 from services.trainer.evaluation.catalog import headline_metrics
 from services.trainer.evaluation.gate import Verdict
@@ -53,6 +54,9 @@ class Report(BaseModel):
     )
     prompt_check: PromptCheck | None = None
     gate: Verdict | None = None
+    agents: AgentReport | None = Field(
+        None, description="The agents' column (`finerag eval --agents`): reasoning questions."
+    )
 
     def stat(self, metric: str, role: Role, mode: Mode, type_: str = "overall") -> Stat | None:
         """One number of the report; None when the report does not hold that slice."""

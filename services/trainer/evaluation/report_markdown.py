@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from services.trainer.evaluation.agent_column import agent_markdown
 from services.trainer.evaluation.bootstrap import Stat
 from services.trainer.evaluation.catalog import SUITES, headline_metrics, metric_def
 from services.trainer.evaluation.report import MetricResult, Report
@@ -124,6 +125,8 @@ def render_markdown(report: Report) -> str:
         ])  # fmt: skip
     lines += [*_table(["metric", *run_names], rows), ""]
     lines += _gains_section(report)
+    if report.agents is not None:
+        lines += agent_markdown(report.agents)
     lines += [f"![{chart}]({chart})" for chart in CHARTS] + [""]
 
     for suite in SUITES:

@@ -218,14 +218,15 @@ def test_a_text_completion_and_its_stream_are_the_sdks_completion(client: FlaskC
 def test_models_are_the_sdks_with_the_promoted_flag(client: FlaskClient):
     listed = same_through(ListPage[Model], client.get("/v1/models?all=true").json)
     page = sdk_parse(SyncPage[sdk.Model], listed)
-    assert [m.id for m in page.data] == ["base", TUNED]
+    agents = ["agent:research", "agent:calculate", "agent:support"]
+    assert [m.id for m in page.data] == ["base", TUNED, *agents]
     assert page.data[0].model_extra is not None
     assert "promoted" not in page.data[0].model_extra  # the base is not a registry entry
     one = same_through(Model, client.get(f"/v1/models/{TUNED}").json)
     model = sdk_parse(sdk.Model, one)
     assert model.model_extra == {"root": "base", "parent": "base", "promoted": False}
     default = client.get("/v1/models").json  # an unpromoted model is listed only on request
-    assert [m["id"] for m in same_through(ListPage[Model], default)["data"]] == ["base"]
+    assert [m["id"] for m in same_through(ListPage[Model], default)["data"]] == ["base", *agents]
 
 
 def test_feedback_health_and_ready_bodies(client: FlaskClient):

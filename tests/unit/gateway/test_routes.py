@@ -111,7 +111,8 @@ def test_default_max_tokens_and_context_check(tmp_path: Path):
 def test_models_and_unknown_model(tmp_path: Path):
     client = _client(tmp_path)
     listed = client.get("/v1/models", headers=AUTH).json
-    assert [m["id"] for m in listed["data"]] == ["base", "tuned"]
+    agents = ["agent:research", "agent:calculate", "agent:support"]
+    assert [m["id"] for m in listed["data"]] == ["base", "tuned", *agents]
     assert client.get("/v1/models/tuned", headers=AUTH).json["parent"] == "base"
     assert client.get("/v1/models/nope", headers=AUTH).status_code == 404
     assert _chat(client, model="nope").status_code == 404

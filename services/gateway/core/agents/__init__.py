@@ -1,0 +1,1 @@
+"""Agents: LangGraph graphs served as models named `agent:<graph>` (see `runner.py`)."""
