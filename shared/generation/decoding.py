@@ -5,14 +5,11 @@ with a seed samples the same tokens whether it runs alone or beside others (up t
 rounding that padding brings). Rows that finish (end token, stop sequence, max_tokens, client
 gone, deadline) leave the batch, so the rest run on a smaller one.
 
-Prompts of one batch that begin alike share a prefill. Their common prefix (every grounded
-prompt opens with the same system turn) runs once and its keys and values are copied into every
-row. Beyond it, prompts that share a longer stem (the same sources under two questions, a
-question and its step-by-step twin) have that stem prefilled once too: the distinct stems are
-prefilled as rows, each prompt's row starts as a copy of its stem's, and only what follows is
-prefilled per prompt. A row's cache is laid out [prefix][pads][stem][pads][remainder], the pads
-masked and positions counted over real tokens, so every token sits where it would in its own
-prompt. `benchmarks/prefix_cache.py` and `benchmarks/eval_throughput.py` measure what that saves.
+Prompts of one batch that begin alike (every grounded prompt opens with the same system turn)
+share a prefill: their common prefix runs once, its keys and values are copied into every row,
+and only each prompt's remainder is prefilled. Each row's cache is laid out [prefix][pads]
+[remainder], the pads masked and positions counted over real tokens, so every token sits where
+it would in its own prompt. `benchmarks/prefix_cache.py` measures what that saves.
 """
 
 from __future__ import annotations
@@ -23,7 +20,6 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
-from itertools import pairwise
 from typing import Any
 
 import torch
@@ -44,8 +40,6 @@ JobEvent = GenerationEvent | FineRAGError
 
 # A shared prefix shorter than this is prefilled with the rest: not worth a second forward.
 MIN_SHARED_PREFIX = 16
-# A stem (see `prefill`) must be shared this many tokens past the common prefix to be its own.
-MIN_SHARED_STEM = 32
 
 
 class GenerationJob:
@@ -154,80 +148,8 @@ def prefill(
     *,
     share_prefix: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Any]:
-    """Prefill the batch with room for `max_tokens` more: (last position's logits, attention
-    mask, positions, cache).
-
-    What prompts share is computed once (unless `share_prefix` is false): the prefix common to
-    all of them, and each stem that several share beyond it (the same sources under different
-    questions, or the same question asked two ways). The distinct stems are prefilled first,
-    each row's cache starts as a copy of its stem's, and only what follows is prefilled per row.
-    """
-    grouped = shared_stems(prompts) if share_prefix else None
-    if grouped is None:
-        return _prefill_rows(model, prompts, pad_id, max_tokens, share_prefix=share_prefix)
-    stems, row_stem = grouped
-    rests = [prompt[len(stems[stem]) :] for prompt, stem in zip(prompts, row_stem, strict=True)]
-    ids, rest_mask = _left_padded(rests, pad_id, model.device)
-    _, stem_mask, stem_positions, cache = _prefill_rows(
-        model, stems, pad_id, ids.shape[1] + max_tokens
-    )
-    select = torch.tensor(row_stem, device=stem_mask.device)
-    cache.batch_select_indices(select)  # each row starts from a copy of its stem's cache
-    mask = torch.cat([stem_mask[select], rest_mask], dim=-1)
-    positions = stem_positions[select][:, -1:] + 1 + (rest_mask.cumsum(-1) - 1).clamp(min=0)
-    out = model(
-        input_ids=ids, attention_mask=mask, position_ids=positions, cache=cache, logits_to_keep=1
-    )
-    return out.logits[:, -1, :], mask, positions, cache
-
-
-def shared_lengths(prompts: Sequence[list[int]]) -> list[int]:
-    """How many leading tokens each prompt shares with the one most like it (0 alone)."""
-    longest = [0] * len(prompts)
-    order = sorted(range(len(prompts)), key=lambda i: prompts[i])  # neighbours share most
-    for a, b in pairwise(order):
-        length = _common_length(prompts[a], prompts[b])
-        longest[a], longest[b] = max(longest[a], length), max(longest[b], length)
-    return longest
-
-
-def shared_stems(prompts: Sequence[list[int]]) -> tuple[list[list[int]], list[int]] | None:
-    """The distinct stems of `prompts` and each row's: a row's stem is the longest prefix it
-    shares with another row when that reaches `MIN_SHARED_STEM` tokens past the prefix common
-    to all, else its whole prompt but the last token. None when no stem is shared."""
-    if len(prompts) < 2:
-        return None
-    common = shared_prefix_length(prompts)
-    index: dict[tuple[int, ...], int] = {}
-    row_stem = []
-    for prompt, shared in zip(prompts, shared_lengths(prompts), strict=True):
-        end = (
-            min(shared, len(prompt) - 1) if shared - common >= MIN_SHARED_STEM else len(prompt) - 1
-        )
-        row_stem.append(index.setdefault(tuple(prompt[:end]), len(index)))
-    if len(index) == len(prompts):
-        return None
-    return [list(stem) for stem in index], row_stem
-
-
-def _common_length(a: list[int], b: list[int]) -> int:
-    length = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        length += 1
-    return length
-
-
-def _prefill_rows(
-    model: Any,
-    prompts: Sequence[list[int]],
-    pad_id: int,
-    max_tokens: int,
-    *,
-    share_prefix: bool = True,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Any]:
-    """Prefill one row per prompt, their common prefix once (unless `share_prefix` is false)."""
+    """Prefill the batch (its shared prefix once, unless `share_prefix` is false) with room for
+    `max_tokens` more: (last position's logits, attention mask, positions, cache)."""
     device = model.device
     shared = shared_prefix_length(prompts) if share_prefix else 0
     if shared < MIN_SHARED_PREFIX:

@@ -21,7 +21,7 @@ from shared.chat_encoding import encode_chat
 from shared.errors import FineRAGError, ServiceUnavailableError
 from shared.generation.adapters import AdapterCache
 from shared.generation.batching import BatchScheduler
-from shared.generation.decoding import GenerationJob, TakeMore, generate_batch, shared_lengths
+from shared.generation.decoding import GenerationJob, TakeMore, generate_batch
 from shared.generation.events import Finished, GenerationEvent, SamplingParams, TextDelta
 from shared.generation.stop_text import StopText
 from shared.modeling import Quantization, end_token_ids
@@ -223,29 +223,18 @@ class Engine:
         result is collected; if it raises, the rest of the run is cancelled and the exception
         goes on."""
         self.wait_loaded(None)
-        # Queued model by model, and so that the prompts that share most sit together, in
-        # groups of like lengths: the rows that prefill together (a batch, or those joining it)
-        # share their stems' prefill (`decoding.prefill`) and waste little of it on padding.
-        # They arrive together, so the order is free (`BatchQueue.take_more`); results are
-        # collected in that order too (as they come), and returned in the submissions' order.
-        prompts = [s.prompt_ids for s in submissions]
-        shared = shared_lengths(prompts)
-        order = sorted(
-            range(len(submissions)),
-            key=lambda i: (submissions[i].model, shared[i] or len(prompts[i]), prompts[i]),
-        )
-        streams = self.submit(*(submissions[i] for i in order))
-        results: dict[int, Completion] = {}
+        streams = self.submit(*submissions)
+        results = []
         try:
-            for stream, index in zip(streams, order, strict=True):
-                results[index] = _collect(stream)
+            for stream in streams:
+                results.append(_collect(stream))
                 if on_done is not None:
                     on_done()
         except BaseException:  # on_done stopped the run (a cancelled job): stop generating it
             for stream in streams[len(results) :]:
                 stream.close()
             raise
-        return [results[i] for i in range(len(submissions))]
+        return results
 
     def close(self) -> None:
         """Stop the batch worker after the batch in progress."""

@@ -8,13 +8,11 @@ import torch
 from shared.errors import ServiceUnavailableError
 from shared.generation.decoding import (
     MIN_SHARED_PREFIX,
-    MIN_SHARED_STEM,
     GenerationJob,
     generate_batch,
     prefill,
     sample_tokens,
     shared_prefix_length,
-    shared_stems,
 )
 from shared.generation.events import Finished, SamplingParams, TextDelta
 from shared.generation.stop_text import StopText
@@ -290,45 +288,3 @@ def test_prompts_with_a_shared_prefix_decode_as_each_would_alone(model):
     assert torch.allclose(whole, split, atol=1e-5)
     assert mask.shape[1] == len(prefix) + 6  # [prefix][pads][remainder]
     assert positions[:, -1].tolist() == [len(p) - 1 for p in prompts]
-
-
-def test_prompts_sharing_stems_decode_as_each_would_alone(model):
-    """A system turn common to all, then two "sources" each shared by two questions, and a
-    prompt sharing nothing more: every stem is prefilled once, every answer is as alone."""
-    system = [2, *range(10, 30)]
-    first = [3 + i % 50 for i in range(MIN_SHARED_STEM + 8)]
-    second = [60 - i % 50 for i in range(MIN_SHARED_STEM + 2)]
-    prompts = [
-        system + first + [40, 41],
-        system + second + [50],
-        system + first + [42, 43, 44, 45],
-        [*system, 60, 61, 62, 63],
-        system + second + [51, 52, 53],
-    ]
-    grouped = shared_stems(prompts)
-    assert grouped is not None
-    assert grouped[1] == [0, 1, 0, 2, 1]
-    alone = [_run(model, [_job(p, temperature=0, max_tokens=8)])[0] for p in prompts]
-    together = _run(model, [_job(p, temperature=0, max_tokens=8) for p in prompts])
-    assert together == alone
-    assert len({text for text, _ in alone}) > 1
-
-    with torch.inference_mode():
-        whole, _, _, _ = prefill(model, prompts, PAD, max_tokens=4, share_prefix=False)
-        split, mask, positions, _ = prefill(model, prompts, PAD, max_tokens=4)
-    assert torch.allclose(whole, split, atol=1e-5)
-    assert positions[:, -1].tolist() == [len(p) - 1 for p in prompts]
-    assert mask.sum(-1).tolist() == [len(p) for p in prompts]
-
-
-def test_rows_share_a_stem_only_past_the_common_prefix_and_keep_a_token_of_their_own():
-    system = [2, *range(10, 30)]
-    shared = list(range(100, 100 + MIN_SHARED_STEM))
-    stems, row_stem = shared_stems([system + shared + [1], system + shared + [2], [*system, 7, 8]])
-    assert row_stem == [0, 0, 1]
-    assert stems == [system + shared, [*system, 7]]
-    short = list(range(100, 100 + MIN_SHARED_STEM - 1))  # too little past the system turn
-    assert shared_stems([system + short + [1, 3], system + short + [2, 3], [*system, 7, 8]]) is None
-    assert shared_stems([[5, 6, 7]]) is None
-    same = system + shared
-    assert shared_stems([same, same]) == ([same[:-1]], [0, 0])
