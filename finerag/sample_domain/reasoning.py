@@ -13,10 +13,9 @@ from collections.abc import Callable
 from typing import Any
 
 from finerag.sample_domain.catalog import Catalog, Product, join_words, kilograms, money
+from finerag.sample_domain.company_pages import SHIPPING_ID, WARRANTY_ID
 from finerag.sample_domain.knowledge_base import (
     PRICING_ID,
-    SHIPPING_ID,
-    WARRANTY_ID,
     product_doc_id,
     product_subject,
     troubleshooting_id,

@@ -9,22 +9,26 @@ from __future__ import annotations
 import json
 import os
 import re
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 import redis
 
-from tests.integration.processes import ManagedProcess, free_port, wait_until
+from tests.integration.job_processes import (
+    HTTP,
+    create_job,
+    get_job,
+    start_gateway,
+    start_worker,
+    wait_status,
+)
+from tests.integration.processes import ManagedProcess, wait_until
 from tests.integration.training_budget import QUICK
 
 pytestmark = pytest.mark.integration
 
 REDIS_URL = "redis://127.0.0.1:6379/9"
-# The first /v1/ request builds the gateway runtime (imports torch): allow for a slow machine.
-HTTP = httpx.Client(timeout=120.0)
 
 
 @pytest.fixture(scope="module")
@@ -45,32 +49,6 @@ def stack_env(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) ->
     return env
 
 
-def _start_gateway(env: dict[str, str], log_dir: Path) -> tuple[ManagedProcess, str]:
-    port = free_port()
-    argv = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        "1",
-        "--threads",
-        "4",
-        "services.gateway.app:create_app()",
-    ]
-    url = f"http://127.0.0.1:{port}"
-    process = ManagedProcess.start(
-        "gateway", argv, env=env, log_dir=log_dir, ready_url=f"{url}/health"
-    )
-    return process, url
-
-
-def _start_worker(env: dict[str, str], log_dir: Path) -> ManagedProcess:
-    argv = [sys.executable, "-c", "from services.trainer.worker import run_worker; run_worker()"]
-    return ManagedProcess.start("trainer", argv, env=env, log_dir=log_dir)
-
-
 @pytest.fixture(scope="module")
 def logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("logs")
@@ -78,14 +56,14 @@ def logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def gateway(stack_env: dict[str, str], logs: Path) -> Iterator[str]:
-    process, url = _start_gateway(stack_env, logs)
+    process, url = start_gateway(stack_env, logs)
     yield url
     process.stop()
 
 
 @pytest.fixture(scope="module")
 def worker(stack_env: dict[str, str], logs: Path) -> Iterator[list[ManagedProcess]]:
-    holder = [_start_worker(stack_env, logs)]
+    holder = [start_worker(stack_env, logs)]
     yield holder  # a test may replace the process (kill and restart)
     for process in holder:
         process.stop()
@@ -125,51 +103,15 @@ def eval_file(gateway: str, sample_domain) -> str:
     return str(response.json()["id"])
 
 
-def _create(
-    gateway: str,
-    files: dict[str, str],
-    model: str,
-    evaluation: dict | None = None,
-    **config: object,
-) -> dict:
-    body = {
-        "model": model,
-        "training_file": files["train"],
-        "validation_file": files["validation"],
-        "suffix": "acme",
-        "config": {**QUICK, **config},
-    }
-    if evaluation is not None:
-        body["evaluation"] = evaluation
-    response = HTTP.post(f"{gateway}/v1/fine_tuning/jobs", json=body)
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-def _job(gateway: str, job_id: str) -> dict:
-    return HTTP.get(f"{gateway}/v1/fine_tuning/jobs/{job_id}").json()
-
-
-def _wait_status(gateway: str, job_id: str, statuses: set[str], timeout_s: float) -> dict:
-    def reached() -> dict | None:
-        job = _job(gateway, job_id)
-        return job if job["status"] in statuses else None
-
-    return wait_until(
-        reached,
-        timeout_s=timeout_s,
-        interval_s=1.0,
-        what=f"job {job_id} to reach {statuses}",
-    )
-
-
 def test_job_trains_and_publishes_an_adapter_whose_weights_moved(
     gateway: str, worker: list, files: dict, eval_file: str, stack_env: dict, tiny_model_dir: Path
 ):
-    job = _create(gateway, files, str(tiny_model_dir), evaluation={"file": eval_file}, max_steps=4)
+    job = create_job(
+        gateway, files, str(tiny_model_dir), evaluation={"file": eval_file}, max_steps=4
+    )
     assert job["status"] == "queued"
     assert job["id"].startswith("ftjob-")
-    done = _wait_status(gateway, job["id"], {"succeeded", "failed"}, timeout_s=900)
+    done = wait_status(gateway, job["id"], {"succeeded", "failed"}, timeout_s=900)
     assert done["status"] == "succeeded", done.get("error")
     assert done["fine_tuned_model"].startswith("ft:")
     assert done["trained_tokens"] > 0
@@ -260,7 +202,7 @@ def test_job_trains_and_publishes_an_adapter_whose_weights_moved(
 def test_killed_worker_resumes_from_its_checkpoint_and_succeeds_once(
     gateway: str, worker: list, files: dict, stack_env: dict, logs: Path, tiny_model_dir: Path
 ):
-    job = _create(gateway, files, str(tiny_model_dir), max_steps=8)
+    job = create_job(gateway, files, str(tiny_model_dir), max_steps=8)
     wait_until(
         lambda: HTTP.get(f"{gateway}/v1/fine_tuning/jobs/{job['id']}/checkpoints").json()["data"],
         timeout_s=900,
@@ -268,9 +210,9 @@ def test_killed_worker_resumes_from_its_checkpoint_and_succeeds_once(
         what="a first checkpoint",
     )
     worker[0].kill()  # kill -9 of the whole worker, mid-training
-    assert _job(gateway, job["id"])["status"] == "running"
-    worker[0] = _start_worker(stack_env, logs)
-    done = _wait_status(gateway, job["id"], {"succeeded", "failed"}, timeout_s=900)
+    assert get_job(gateway, job["id"])["status"] == "running"
+    worker[0] = start_worker(stack_env, logs)
+    done = wait_status(gateway, job["id"], {"succeeded", "failed"}, timeout_s=900)
     assert done["status"] == "succeeded", done.get("error")
     assert done["attempts"] == 2
 
@@ -285,8 +227,8 @@ def test_killed_worker_resumes_from_its_checkpoint_and_succeeds_once(
 def test_cancel_stops_a_running_job_within_seconds(
     gateway: str, worker: list, files: dict, tiny_model_dir: Path
 ):
-    job = _create(gateway, files, str(tiny_model_dir), max_steps=500)
-    _wait_status(gateway, job["id"], {"running"}, timeout_s=600)
+    job = create_job(gateway, files, str(tiny_model_dir), max_steps=500)
+    wait_status(gateway, job["id"], {"running"}, timeout_s=600)
     wait_until(
         lambda: any(
             e["type"] == "metrics"
@@ -298,7 +240,7 @@ def test_cancel_stops_a_running_job_within_seconds(
     )
     response = HTTP.post(f"{gateway}/v1/fine_tuning/jobs/{job['id']}/cancel")
     assert response.status_code == 200
-    done = _wait_status(gateway, job["id"], {"cancelled", "failed", "succeeded"}, timeout_s=60)
+    done = wait_status(gateway, job["id"], {"cancelled", "failed", "succeeded"}, timeout_s=60)
     assert done["status"] == "cancelled"
     again = HTTP.post(f"{gateway}/v1/fine_tuning/jobs/{job['id']}/cancel")
     assert again.status_code == 409
@@ -315,7 +257,7 @@ def test_cancel_during_the_evaluation_keeps_the_model_unpromoted(
     )
     assert uploaded.status_code == 200, uploaded.text
     evaluation = {"file": uploaded.json()["id"], "max_cases": 80}
-    job = _create(gateway, files, str(tiny_model_dir), evaluation=evaluation, max_steps=2)
+    job = create_job(gateway, files, str(tiny_model_dir), evaluation=evaluation, max_steps=2)
 
     def events() -> list[dict]:
         url = f"{gateway}/v1/fine_tuning/jobs/{job['id']}/events"
@@ -328,7 +270,7 @@ def test_cancel_during_the_evaluation_keeps_the_model_unpromoted(
         what="the evaluation to start",
     )
     assert HTTP.post(f"{gateway}/v1/fine_tuning/jobs/{job['id']}/cancel").status_code == 200
-    done = _wait_status(gateway, job["id"], {"cancelled", "failed", "succeeded"}, timeout_s=120)
+    done = wait_status(gateway, job["id"], {"cancelled", "failed", "succeeded"}, timeout_s=120)
     assert done["status"] == "cancelled", done
     assert any(e["message"].startswith("Cancelled during evaluation") for e in events())
     models = Path(stack_env["FINERAG_DATA_DIR"]) / "models"
@@ -397,17 +339,17 @@ def test_malformed_training_file_is_400_naming_the_line(gateway: str):
 def test_job_records_survive_a_gateway_restart(
     stack_env: dict, logs: Path, files: dict, tiny_model_dir: Path
 ):
-    first, url = _start_gateway(stack_env, logs)
+    first, url = start_gateway(stack_env, logs)
     try:
-        job = _create(url, files, str(tiny_model_dir), max_steps=1)
+        job = create_job(url, files, str(tiny_model_dir), max_steps=1)
         HTTP.post(f"{url}/v1/fine_tuning/jobs/{job['id']}/cancel")
         # A live worker may hold the job: let it settle so the record is not changing under us.
-        before = _wait_status(url, job["id"], {"cancelled", "succeeded", "failed"}, 300)
+        before = wait_status(url, job["id"], {"cancelled", "succeeded", "failed"}, 300)
     finally:
         first.stop()
-    second, url = _start_gateway(stack_env, logs)
+    second, url = start_gateway(stack_env, logs)
     try:
-        assert _job(url, job["id"]) == before
+        assert get_job(url, job["id"]) == before
         listed = HTTP.get(f"{url}/v1/fine_tuning/jobs", params={"limit": 100}).json()["data"]
         assert job["id"] in [j["id"] for j in listed]
     finally:

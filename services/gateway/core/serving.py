@@ -122,29 +122,7 @@ class CompletionService:
         model = resolve_alias(self._settings, request.model)
         self._backend.check_model(model)
         max_tokens = request.max_tokens or self._settings.default_max_tokens
-        messages = request.messages
-        citations: list[Citation] = []
-        if request.kind == "chat" and messages is not None:
-            window = self._backend.context_window()
-            if request.rag is not None:
-                grounded = build_grounded_prompt(
-                    messages,
-                    request.rag,
-                    retrieval=self._retrieval,
-                    kb_prompts=self._kb_prompts,
-                    count_tokens=self._backend.count_prompt_tokens,
-                    max_tokens=max_tokens,
-                    context_window=window,
-                )
-                messages, citations = grounded.messages, grounded.citations
-            else:
-                fixed = messages
-                fit_sources(
-                    [],
-                    lambda _none: self._backend.count_prompt_tokens(fixed),
-                    max_tokens=max_tokens,
-                    context_window=window,
-                )
+        messages, citations = self._fitted_messages(request, max_tokens)
         params = SamplingParams(
             max_tokens=max_tokens,
             temperature=request.temperature,
@@ -174,6 +152,34 @@ class CompletionService:
             citations=citations,
             events=events,
         )
+
+    def _fitted_messages(
+        self, request: CompletionRequest, max_tokens: int
+    ) -> tuple[list[Message] | None, list[Citation]]:
+        """The chat messages to generate from (grounded with RAG) and their citations, checked
+        to fit the context with `max_tokens` of answer; a raw prompt's request has none."""
+        if request.kind != "chat" or request.messages is None:
+            return request.messages, []
+        messages = request.messages
+        window = self._backend.context_window()
+        if request.rag is None:
+            fit_sources(
+                [],
+                lambda _none: self._backend.count_prompt_tokens(messages),
+                max_tokens=max_tokens,
+                context_window=window,
+            )
+            return messages, []
+        grounded = build_grounded_prompt(
+            messages,
+            request.rag,
+            retrieval=self._retrieval,
+            kb_prompts=self._kb_prompts,
+            count_tokens=self._backend.count_prompt_tokens,
+            max_tokens=max_tokens,
+            context_window=window,
+        )
+        return grounded.messages, grounded.citations
 
     def stream(self, prepared: PreparedCompletion) -> Iterator[TextDelta | Finished]:
         """The answer as it is generated; closing this early stops generation."""
