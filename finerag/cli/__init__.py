@@ -15,9 +15,10 @@ _COMMAND_MODULES = (
     "finerag.cli.sample",
     "finerag.cli.demo",
     "finerag.cli.config",
-    "finerag.cli.gateway",
+    "finerag.cli.feedback",
     "finerag.cli.knowledge",
-    "finerag.cli.evaluation",  # after knowledge: extends its `eval` group
+    "finerag.cli.serve",
+    "finerag.cli.evaluation",
     "finerag.cli.training",
     "finerag.cli.jobs",
 )

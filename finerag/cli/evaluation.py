@@ -1,6 +1,6 @@
 """`finerag eval --model NAME ...`: the evaluation matrix and release gate; `finerag eval gate`.
 
-`finerag eval` is a command group (`finerag eval retrieval` lives in knowledge.py). Given
+`finerag eval` is a command group (`finerag eval retrieval` lives in eval_retrieval.py). Given
 `--model` and no subcommand it evaluates a model, as issue 6 spells it:
 
     finerag eval --model NAME [--base NAME] --qa FILE [--kb NAME] --out DIR [--gate FILE]
@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from finerag.cli.eval_report import format_summary, run_eval_gate
-from finerag.cli.knowledge import _quiet_model_loading, _subcommand_group, open_retrieval, parse_ks
+from finerag.cli.eval_retrieval import add_retrieval, parse_ks
+from finerag.cli.knowledge import _quiet_model_loading, open_retrieval
 from shared.errors import InvalidRequestError, NotFoundError
 from shared.settings import Settings, get_settings
 
@@ -47,10 +48,14 @@ def _csv(choices: Sequence[str] | None = None) -> Any:
 
 
 def register(subparsers: Any) -> None:
-    """Make `finerag eval --model ...` evaluate a model; add `finerag eval gate`."""
-    group = _subcommand_group(subparsers, "eval", "measure retrieval or models")
-    group.required = False  # `finerag eval --model ...` takes no subcommand
-    parser: argparse.ArgumentParser = subparsers.choices["eval"]
+    """Add `finerag eval`: `--model ...` evaluates a model; `retrieval` and `gate` are its
+    subcommands."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "eval", help="measure retrieval or models"
+    )
+    # `finerag eval --model ...` takes no subcommand.
+    group = parser.add_subparsers(dest="eval_command", metavar="WHAT", required=False)
+    add_retrieval(group)
     parser.description = (
         "Evaluate a fine-tuned model against its base, without and with RAG "
         "(finerag eval --model NAME --qa FILE --kb NAME --out DIR [--gate FILE]), "

@@ -1,4 +1,4 @@
-"""Knowledge commands: `ingest`, `search`, `migrate-store`, `serve`, `eval retrieval`.
+"""Knowledge commands: `ingest`, `search`, `migrate-store`.
 
 `ingest` and `search` run the cores in-process on the local store by default, and call the
 services when FINERAG_INGESTION_URL / FINERAG_RETRIEVAL_URL are set (local mode allows one
@@ -8,19 +8,17 @@ process per store, so while a retrieval service runs, it owns the store).
 from __future__ import annotations
 
 import argparse
-import ipaddress
-import json
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from shared.errors import InvalidRequestError, ServiceUnavailableError
 from shared.retrieval_client import HttpRetrievalClient, RetrievalClient
-from shared.schemas import QACase, SearchRequest
+from shared.schemas import SearchRequest
 from shared.settings import Settings, get_settings
 
 JOB_POLL_S = 0.5
@@ -199,147 +197,8 @@ def run_migrate_store(args: argparse.Namespace) -> int:
     return 0
 
 
-# --- serve -------------------------------------------------------------------------------------
-
-
-def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
-
-
-def _serve_uvicorn(factory: str, default_port: int) -> Callable[[argparse.Namespace], int]:
-    def start(args: argparse.Namespace) -> int:
-        import uvicorn
-
-        from shared.logs import configure_logging
-
-        _quiet_model_loading()
-        settings = get_settings()
-        configure_logging(settings.log_level, settings.log_format)
-        if settings.service_token is None and not _is_loopback(args.host):
-            raise InvalidRequestError(
-                f"refusing to serve on {args.host} without FINERAG_SERVICE_TOKEN: anyone who "
-                "reaches the address could change the knowledge bases. Set a token (every "
-                "FineRAG service then sends it) or bind 127.0.0.1.",
-                param="host",
-            )
-        uvicorn.run(
-            factory, factory=True, host=args.host, port=args.port or default_port, log_config=None
-        )
-        return 0
-
-    return start
-
-
-def _serve_ingestion_worker(args: argparse.Namespace) -> int:
-    from services.ingestion.worker import celery_app
-    from shared.logs import configure_logging
-    from shared.queues import INGEST_QUEUE
-
-    settings = get_settings()
-    configure_logging(settings.log_level, settings.log_format)
-    # One task at a time in the worker process itself: a job already uses the CPU through the
-    # retrieval service, and `kill` of this process stops the job (acks late: it is redelivered).
-    celery_app.worker_main(
-        ["worker", "-Q", INGEST_QUEUE, "--pool", "solo", "--loglevel", settings.log_level]
-    )
-    return 0
-
-
-def _serve_gateway(args: argparse.Namespace) -> int:
-    from services.gateway.server import run_gateway
-
-    return run_gateway(args.host, args.port or 8000, get_settings())
-
-
-def _serve_trainer(_args: argparse.Namespace) -> int:
-    _quiet_model_loading()
-    from services.trainer.worker import run_worker
-
-    return run_worker(get_settings().log_level)
-
-
-# What `finerag serve TARGET` can start. Each starter takes the parsed arguments (`host`, and
-# `port`, None for the target's default) and blocks until the part stops. Another part of
-# FineRAG adds its own target with one entry here (e.g. "gateway": a gunicorn starter).
-SERVE_TARGETS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "retrieval": _serve_uvicorn("services.retrieval.app:create_app", 8001),
-    "ingestion": _serve_uvicorn("services.ingestion.app:create_app", 8002),
-    "ingestion-worker": _serve_ingestion_worker,
-    "gateway": _serve_gateway,
-    "trainer": _serve_trainer,
-}
-
-
-def run_serve(args: argparse.Namespace) -> int:
-    """`finerag serve TARGET [--host H] [--port P]`."""
-    return SERVE_TARGETS[args.target](args)
-
-
-# --- eval retrieval ----------------------------------------------------------------------------
-
-
-def parse_ks(text: str) -> list[int]:
-    """`1,3,5,10` → [1, 3, 5, 10] (argparse type)."""
-    try:
-        ks = sorted({int(part) for part in text.split(",") if part.strip()})
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(
-            f"--k takes comma-separated integers, not {text!r}"
-        ) from exc
-    if not ks or ks[0] < 1 or ks[-1] > 100:
-        raise argparse.ArgumentTypeError("--k values must be between 1 and 100")
-    return ks
-
-
-def format_scores(scores: Sequence[Any], ks: Sequence[int]) -> str:
-    """The metrics of each mode as an aligned table."""
-    header = (
-        ["mode", "questions"] + [f"recall@{k}" for k in ks] + ["MRR"] + [f"nDCG@{k}" for k in ks]
-    )
-    rows = [header]
-    for score in scores:
-        rows.append(
-            [score.mode, str(score.questions)]
-            + [f"{score.recall[k]:.3f}" for k in ks]
-            + [f"{score.mrr:.3f}"]
-            + [f"{score.ndcg[k]:.3f}" for k in ks]
-        )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    return "\n".join(
-        "  ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)) for row in rows
-    )
-
-
-def run_eval_retrieval(args: argparse.Namespace) -> int:
-    """`finerag eval retrieval --kb NAME --qa FILE [--k 1,3,5,10]`."""
-    from shared.retrieval_metrics import evaluate_retrieval
-
-    lines = Path(args.qa).read_text(encoding="utf-8").splitlines()
-    cases = [QACase.model_validate_json(line) for line in lines if line.strip()]
-    with open_retrieval(get_settings()) as retrieval:
-        scores = evaluate_retrieval(retrieval, args.kb, cases, ks=args.k)
-    if args.json:
-        print(json.dumps([vars(score) for score in scores], indent=2))
-    else:
-        print(format_scores(scores, args.k))
-    return 0
-
-
-def _subcommand_group(subparsers: Any, name: str, help_text: str) -> Any:
-    """The sub-subparsers of `finerag NAME`, creating the group if no module has yet."""
-    parser = subparsers.choices.get(name)
-    if parser is None:
-        parser = subparsers.add_parser(name, help=help_text)
-        parser.add_subparsers(dest=f"{name}_command", metavar="WHAT", required=True)
-    group = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    return group
-
-
 def register(subparsers: Any) -> None:
-    """Add `ingest`, `search`, `migrate-store`, `serve` and `eval retrieval` to `finerag`."""
+    """Add `ingest`, `search` and `migrate-store` to `finerag`."""
     ingest = subparsers.add_parser("ingest", help="ingest files or folders into a knowledge base")
     ingest.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (recursive)")
     ingest.add_argument("--kb", required=True, help="knowledge base name")
@@ -353,13 +212,6 @@ def register(subparsers: Any) -> None:
     search.add_argument("--json", action="store_true", help="print the search response JSON")
     search.set_defaults(func=run_search)
 
-    serve = subparsers.add_parser("serve", help="start a service or worker")
-    serve.add_argument("target", choices=sorted(SERVE_TARGETS), metavar="TARGET",
-                       help="one of: " + ", ".join(sorted(SERVE_TARGETS)))  # fmt: skip
-    serve.add_argument("--host", default="127.0.0.1", help="interface to bind (HTTP services)")
-    serve.add_argument("--port", type=int, default=None, help="port (default: the target's own)")
-    serve.set_defaults(func=run_serve)
-
     migrate = subparsers.add_parser(
         "migrate-store",
         help="move the embedded local-mode store (data_dir/qdrant) to Qdrant Edge (data_dir/edge)",
@@ -367,11 +219,3 @@ def register(subparsers: Any) -> None:
         "in one transaction: run it again after an interruption to finish.",
     )
     migrate.set_defaults(func=run_migrate_store)
-
-    evaluate = _subcommand_group(subparsers, "eval", "measure retrieval or models")
-    retrieval = evaluate.add_parser("retrieval", help="recall@k, MRR, nDCG@k per search mode")
-    retrieval.add_argument("--kb", required=True, help="knowledge base name")
-    retrieval.add_argument("--qa", required=True, help="questions in the evaluation JSONL format")
-    retrieval.add_argument("--k", type=parse_ks, default=[1, 3, 5, 10], help="e.g. 1,3,5,10")
-    retrieval.add_argument("--json", action="store_true", help="print the scores as JSON")
-    retrieval.set_defaults(func=run_eval_retrieval)

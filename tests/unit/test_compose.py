@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from finerag.cli.knowledge import SERVE_TARGETS
+from finerag.cli.serve import SERVE_TARGETS
 from shared.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]

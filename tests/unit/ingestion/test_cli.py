@@ -1,4 +1,4 @@
-"""The knowledge CLI: argument parsing, file collection, `serve` targets, embedded ingest/search."""
+"""The knowledge CLI: parsing, file collection, `eval retrieval`, embedded ingest and search."""
 
 from __future__ import annotations
 
@@ -7,14 +7,12 @@ import json
 
 import pytest
 
-from finerag.cli import knowledge
+from finerag.cli import build_parser, eval_retrieval, knowledge
 
 
 @pytest.fixture
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="finerag")
-    knowledge.register(root.add_subparsers(dest="command", required=True))
-    return root
+    return build_parser()
 
 
 def test_commands_parse(parser):
@@ -35,18 +33,15 @@ def test_commands_parse(parser):
         parser.parse_args(["serve", "toaster"])
 
 
-def test_eval_group_is_shared_with_other_modules():
+def test_eval_takes_a_model_or_a_subcommand_whatever_the_modules_order():
     root = argparse.ArgumentParser(prog="finerag")
     subparsers = root.add_subparsers(dest="command", required=True)
-    group = knowledge._subcommand_group(subparsers, "eval", "measure")
-    group.add_parser("model").set_defaults(func=lambda _a: 0)
-    knowledge.register(subparsers)
-    assert root.parse_args(["eval", "model"]).func(None) == 0
+    from finerag.cli import evaluation
+
+    evaluation.register(subparsers)  # alone: it owns the `eval` group
     assert root.parse_args(["eval", "retrieval", "--kb", "k", "--qa", "q"]).func is not None
-
-
-def test_serve_targets_are_a_table_others_can_extend():
-    assert set(knowledge.SERVE_TARGETS) >= {"retrieval", "ingestion", "ingestion-worker"}
+    assert root.parse_args(["eval", "gate", "--report", "r", "--gate", "g"]).func is not None
+    assert root.parse_args(["eval", "--model", "m"]).func is evaluation.run_eval_models
 
 
 def test_collect_files_walks_folders_with_relative_doc_ids(tmp_path):
@@ -61,7 +56,7 @@ def test_collect_files_walks_folders_with_relative_doc_ids(tmp_path):
 @pytest.mark.parametrize("text", ["0", "a,b", ""])
 def test_bad_k_lists_are_refused(text):
     with pytest.raises(argparse.ArgumentTypeError):
-        knowledge.parse_ks(text)
+        eval_retrieval.parse_ks(text)
 
 
 def test_embedded_ingest_then_search(parser, tmp_path, monkeypatch, capsys):
