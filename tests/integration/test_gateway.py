@@ -85,11 +85,17 @@ def _chat(client: openai.OpenAI, model: str, **kwargs: Any) -> Any:
     return client.chat.completions.create(model=model, **kwargs)
 
 
-def test_models_list_has_the_base_and_the_fine_tuned_model(
+def test_models_list_has_the_base_the_fine_tuned_model_and_the_agents(
     client: openai.OpenAI, tiny_model_dir: Path
 ):
     ids = [m.id for m in client.models.list().data]
-    assert ids == [str(tiny_model_dir), ADAPTER]
+    assert ids == [
+        str(tiny_model_dir),
+        ADAPTER,
+        "agent:research",
+        "agent:calculate",
+        "agent:support",
+    ]
 
 
 def test_chat_completion_with_usage(client: openai.OpenAI, tiny_model_dir: Path):
