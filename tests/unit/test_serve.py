@@ -30,8 +30,13 @@ def test_a_target_is_started_by_its_service_with_the_address_given(monkeypatch, 
     import importlib
 
     calls = []
+
+    def fake_serve(*args):
+        calls.append(args)
+        return 0
+
     server = importlib.import_module(module)
-    monkeypatch.setattr(server, "serve_fastapi", lambda *a: calls.append(a) or 0)
+    monkeypatch.setattr(server, "serve_fastapi", fake_serve)
     args = build_parser().parse_args(["serve", target, "--host", "127.0.0.2", "--port", "9123"])
     assert args.func(args) == 0
     factory, host, port, _settings = calls[0]
