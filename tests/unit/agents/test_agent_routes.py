@@ -4,6 +4,7 @@ citations, one SSE chunk per step), the model list, the errors, and the agents' 
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -59,7 +60,10 @@ def _ask(client: FlaskClient, model: str = "agent:calculate", **body):
     return response
 
 
-def test_an_agent_answers_with_its_steps_thread_and_citations(tmp_path: Path, replies):
+def test_an_agent_answers_with_its_steps_thread_and_citations(
+    tmp_path: Path, replies, caplog: pytest.LogCaptureFixture
+):
+    caplog.set_level(logging.INFO, logger="finerag.gateway.agents")  # steps are logged
     response = _ask(_client(tmp_path))
     assert response.status_code == 200
     body = response.get_json()
@@ -76,6 +80,9 @@ def test_an_agent_answers_with_its_steps_thread_and_citations(tmp_path: Path, re
     assert body["agent_status"] == "answered"
     assert body["thread_id"].startswith("thread-")
     assert body["citations"][0]["doc_id"] == "products/nimbus.md"
+    logged = [r for r in caplog.records if r.getMessage() == "agent step"]
+    assert [r.step_name for r in logged] == [s["name"] for s in body["steps"]]
+    assert all(r.agent == "calculate" and r.thread_id == body["thread_id"] for r in logged)
 
 
 def test_model_steps_go_to_the_gateway_itself_with_the_callers_key(tmp_path: Path, replies):

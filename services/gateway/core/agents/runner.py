@@ -195,7 +195,12 @@ class AgentService:
                 for step in delta.get("steps", []):
                     log.info(
                         "agent step",
-                        extra={"agent": prepared.graph, "thread_id": prepared.thread_id, **step},
+                        extra={
+                            "agent": prepared.graph,
+                            "thread_id": prepared.thread_id,
+                            # Prefixed: a step's "name" would overwrite the log record's own.
+                            **{f"step_{key}": value for key, value in step.items()},
+                        },
                     )
                     yield step
 
