@@ -59,6 +59,9 @@ class DatasetOptions:
     # Also train the agents' own steps (shared.agent_prompts): splitting a multi-hop question,
     # extracting a calculation's values with their citations; cases with known sub-tasks only.
     agent_subtasks: bool = False
+    # Each sub-task also asked as the case's self-contained variants (typo, paraphrase, terse):
+    # the agents are asked in the customers' words, and a case gives one example otherwise.
+    agent_subtask_variants: bool = False
 
 
 @dataclass
@@ -241,7 +244,8 @@ def _qa_examples(
         if case.id in removed:
             examples.append(Example(grounded.without_gold(case), case.id, "abstain_removed", forms))
         if options.agent_subtasks and case.subtasks is not None:
-            for messages, kind in subtask_examples(case, grounded.sources_for):
+            phrasings = forms if options.agent_subtask_variants else ()
+            for messages, kind in subtask_examples(case, grounded.sources_for, phrasings):
                 examples.append(Example(messages, case.id, kind, forms))
     return examples
 
