@@ -69,7 +69,12 @@ def write_qa(source: Path, out: Path, keep: Any) -> int:
 
 
 def train(
-    demo: Path, name: str, train_qa: Path, subtasks: str, overrides: dict[str, Any]
+    demo: Path,
+    name: str,
+    train_qa: Path,
+    subtasks: str,
+    overrides: dict[str, Any],
+    val_ratio: float | None = None,
 ) -> Path:
     """Build the demo's grounded dataset from `train_qa` and train the demo's recipe on it."""
     from dataclasses import replace
@@ -96,9 +101,14 @@ def train(
         agent_subtasks=subtasks != "none",
         agent_subtask_variants=subtasks == "variants",
     )
+    if val_ratio is not None:  # the held-out questions are the evaluation; this is the loss's
+        options = replace(options, val_ratio=val_ratio)
     with InProcessRetrieval.open(settings) as retrieval:
         card = build_grounded_dataset(retrieval, train_qa, model_dir, dataset, options)
-    print(f"dataset {card['version']}: {json.dumps(card['counts'])}", flush=True)
+    print(
+        f"dataset {card['version']}: {json.dumps(card['counts'])}, dropped {card['dropped']}",
+        flush=True,
+    )
     started = time.perf_counter()
     metrics, registry_dir = QLoRARecipe(config, settings, report=lambda _line: None).run()
     print(
@@ -145,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         help="train the agents' steps: no, as each question is written, or also as its variants",
     )
     parser.add_argument("--set", nargs="*", default=[], help="recipe overrides (key=value)")
+    parser.add_argument("--val-ratio", type=float, help="the dataset's (default: the demo's)")
     parser.add_argument("--holdout", choices=("demo", "extended"), default="extended")
     parser.add_argument("--holdout-seed", type=int, default=1)
     parser.add_argument("--variant-kinds", default="paraphrase", help="'' for none")
@@ -167,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         train_qa = work / "train-qa.jsonl"
         n = write_qa(qa, train_qa, lambda case_id: case_id not in held)
         print(f"training questions: {n}", flush=True)
-        train(demo, args.name, train_qa, args.subtasks, _overrides(args.set))
+        train(demo, args.name, train_qa, args.subtasks, _overrides(args.set), args.val_ratio)
 
     from services.gateway.server import gunicorn_argv
     from shared.settings import Settings
