@@ -160,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--holdout-seed", type=int, default=1)
     parser.add_argument("--variant-kinds", default="paraphrase", help="'' for none")
     parser.add_argument("--agents", default="research,calculate")
+    parser.add_argument("--types", default="multi_hop,arithmetic", help="question types asked")
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--step-max-tokens", type=int, default=128)
     parser.add_argument("--out", type=Path, required=True)
@@ -208,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         command = [
             sys.executable, "-m", "finerag", "eval", "--model", args.name, "--base", model,
             "--qa", str(heldout_qa), "--kb", KB, "--endpoint", gateway_url, "--out", str(out),
-            "--agents", args.agents, "--types", "multi_hop,arithmetic", *variants,
+            "--agents", args.agents, "--types", args.types, *variants,
             "--no-step-by-step", "--no-injection", "--modes", "rag", "--top-k", "3",
             "--max-tokens", "48", "--concurrency", str(args.concurrency),
         ]  # fmt: skip
