@@ -49,6 +49,12 @@ def register(subparsers: Any) -> None:
         help="also train the agents' steps (decompose a multi-hop question, extract a "
         "calculation's values with their citations) for the cases that carry them",
     )
+    build.add_argument(
+        "--agent-subtask-variants",
+        action="store_true",
+        help="with --agent-subtasks: each step also asked as the case's self-contained "
+        "variants (typo, paraphrase, terse), as customers ask the agents",
+    )
     build.set_defaults(func=_dataset_build)
 
     inspect = actions.add_parser(
@@ -106,6 +112,7 @@ def _dataset_build(args: argparse.Namespace) -> int:
         max_seq_len=args.max_seq_len,
         seed=args.seed,
         agent_subtasks=args.agent_subtasks,
+        agent_subtask_variants=args.agent_subtask_variants,
     )
 
     def run(retrieval: Any) -> Any:

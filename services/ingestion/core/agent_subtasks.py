@@ -8,7 +8,7 @@ better at the steps it is asked to do.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from shared.agent_prompts import (
     Extraction,
@@ -24,24 +24,33 @@ from shared.schemas import QACase, SearchHit
 SourcesFor = Callable[[QACase], tuple[list[SearchHit], list[int]]]
 
 
-def subtask_examples(case: QACase, sources_for: SourcesFor) -> list[tuple[list[Message], str]]:
-    """(messages with the target answer, kind) for each sub-task the case knows."""
+def subtask_examples(
+    case: QACase, sources_for: SourcesFor, questions: Sequence[str] = ()
+) -> list[tuple[list[Message], str]]:
+    """(messages with the target answer, kind) for each sub-task the case knows, asked as each
+    of `questions` (phrasings of the case's question; default: the question as written)."""
     subtasks = case.subtasks
     if subtasks is None:
         return []
+    phrasings = list(dict.fromkeys(q for q in questions if q.strip())) or [case.question]
     examples: list[tuple[list[Message], str]] = []
     if subtasks.sub_questions:
         target = format_sub_questions(subtasks.sub_questions)
-        messages = decompose_messages(case.question)
-        examples.append(([*messages, {"role": "assistant", "content": target}], "agent_decompose"))
+        for question in phrasings:
+            messages = decompose_messages(question)
+            examples.append(
+                ([*messages, {"role": "assistant", "content": target}], "agent_decompose")
+            )
     if subtasks.calculation and subtasks.quantities:
-        extraction = _extraction(case, sources_for)
-        if extraction is not None:
+        for question in phrasings:
+            extraction = _extraction(case, sources_for, question)
+            if extraction is None:
+                break
             examples.append((extraction, "agent_extract"))
     return examples
 
 
-def _extraction(case: QACase, sources_for: SourcesFor) -> list[Message] | None:
+def _extraction(case: QACase, sources_for: SourcesFor, question: str) -> list[Message] | None:
     """The extract step over the case's grounded sources, each value cited where a source
     states it; None when a value is in none of them (no example rather than a wrong citation)."""
     assert case.subtasks is not None
@@ -62,5 +71,5 @@ def _extraction(case: QACase, sources_for: SourcesFor) -> list[Message] | None:
         quantities.append(Quantity(wanted.name, wanted.text, index))
     sources = [Source(text=h.text, doc_id=h.doc_id, title=h.title, section=h.section) for h in hits]
     target = format_extraction(Extraction(quantities, case.subtasks.calculation))
-    messages = extract_messages(case.question, sources)
+    messages = extract_messages(question, sources)
     return [*messages, {"role": "assistant", "content": target}]

@@ -59,6 +59,9 @@ class DatasetOptions:
     # Also train the agents' own steps (shared.agent_prompts): splitting a multi-hop question,
     # extracting a calculation's values with their citations; cases with known sub-tasks only.
     agent_subtasks: bool = False
+    # Each sub-task also asked as the case's self-contained variants (typo, paraphrase, terse):
+    # the agents are asked in the customers' words, and a case gives one example otherwise.
+    agent_subtask_variants: bool = False
 
 
 @dataclass
@@ -144,6 +147,43 @@ class GroundedBuilder:
                 hits.append(evidence)
         containing = [i for i, h in enumerate(hits, start=1) if answer and answer in h.text]
         cited = containing or [i for i, h in enumerate(hits, start=1) if h.doc_id in gold]
+        return hits, cited
+
+    def calculation_sources(self, case: QACase) -> tuple[list[SearchHit], list[int]]:
+        """`sources_for`, then each value of the case's calculation (`subtasks.quantities`)
+        brought in through a passage of its document that states it, in place of the
+        lowest-ranked passage no value needs: a computed answer is in no passage, so the best
+        passage of a gold document may lack the price the calculation starts from, and an
+        extract example needs every value in a source to cite."""
+        hits, cited = self.sources_for(case)
+        quantities = case.subtasks.quantities if case.subtasks is not None else []
+        needed: set[int] = set()
+        for quantity in quantities:
+            index = next(
+                (
+                    i
+                    for i, h in enumerate(hits)
+                    if h.doc_id == quantity.doc_id and quantity.text in h.text
+                ),
+                None,
+            )
+            if index is not None:
+                needed.add(index)
+                continue
+            candidates = self._search(
+                f"{case.question} {quantity.text}", EVIDENCE_CANDIDATES, doc_id=quantity.doc_id
+            )
+            found = next((h for h in candidates if quantity.text in h.text), None)
+            if found is None:
+                continue  # no passage states it: no extract example for this case
+            if len(hits) < self.options.top_k:
+                hits.append(found)
+                needed.add(len(hits) - 1)
+                continue
+            spare = [i for i in range(len(hits)) if i not in needed]
+            if spare:
+                hits[spare[-1]] = found
+                needed.add(spare[-1])
         return hits, cited
 
     def _evidence(self, doc_id: str, question: str, answer: str) -> SearchHit | None:
@@ -241,7 +281,9 @@ def _qa_examples(
         if case.id in removed:
             examples.append(Example(grounded.without_gold(case), case.id, "abstain_removed", forms))
         if options.agent_subtasks and case.subtasks is not None:
-            for messages, kind in subtask_examples(case, grounded.sources_for):
+            phrasings = forms if options.agent_subtask_variants else ()
+            sources = grounded.calculation_sources
+            for messages, kind in subtask_examples(case, sources, phrasings):
                 examples.append(Example(messages, case.id, kind, forms))
     return examples
 

@@ -9,6 +9,7 @@ seconds per answer (each request's wall time, with `concurrency` requests in fli
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +27,7 @@ from services.trainer.evaluation.chat_clients import openai_base_url
 from shared.schemas import QACase
 
 RAG_COLUMN = "rag"
+TRACE_CHARS = 400  # of each step's output in agents.jsonl
 
 
 class AgentAnswer(BaseModel):
@@ -43,6 +45,9 @@ class AgentAnswer(BaseModel):
     seconds: float
     correct: bool
     error: str | None = None
+    trace: list[dict[str, Any]] | None = Field(
+        None, description="An agent's steps: name, ok and output (clipped), to see which failed."
+    )
 
 
 class ColumnReport(BaseModel):
@@ -73,8 +78,10 @@ class GatewayAsker:
     def __init__(self, http: httpx.Client, kb: str, top_k: int, max_tokens: int) -> None:
         self._http, self._kb, self._top_k, self._max_tokens = http, kb, top_k, max_tokens
 
-    def ask(self, model: str, question: Question) -> tuple[str, str | None, int | None, str | None]:
-        """(answer, agent status, steps, error); failures come back as errors, not raises."""
+    def ask(
+        self, model: str, question: Question
+    ) -> tuple[str, str | None, list[dict[str, Any]] | None, str | None]:
+        """(answer, agent status, the agent's steps, error); failures come back as errors."""
         body = {
             "model": model,
             "messages": [*question.history, {"role": "user", "content": question.text}],
@@ -92,7 +99,7 @@ class GatewayAsker:
             return "", None, None, f"HTTP {response.status_code}: {str(data)[:200]}"
         text = str(data["choices"][0]["message"]["content"] or "")
         steps = data.get("steps")
-        return text, data.get("agent_status"), len(steps) if steps is not None else None, None
+        return text, data.get("agent_status"), steps if isinstance(steps, list) else None, None
 
 
 def evaluate_agents(
@@ -145,11 +152,21 @@ def _ask(asker: GatewayAsker, column: str, served: str, question: Question) -> A
         reference=reference,
         answer=text,
         status=status,
-        steps=steps,
+        steps=len(steps) if steps is not None else None,
         seconds=round(time.monotonic() - started, 3),
         correct=bool(reference) and not error and answer_correct(text, reference or ""),
         error=error,
+        trace=[_step_line(step) for step in steps] if steps is not None else None,
     )
+
+
+def _step_line(step: Any) -> dict[str, Any]:
+    """A step as `agents.jsonl` keeps it: its name, whether it worked, its output clipped."""
+    if not isinstance(step, dict):
+        return {"name": "?", "ok": None, "output": str(step)[:TRACE_CHARS]}
+    output = step.get("output")
+    text = output if isinstance(output, str) else json.dumps(output, default=str)
+    return {"name": step.get("name"), "ok": step.get("ok"), "output": text[:TRACE_CHARS]}
 
 
 def _units(records: Sequence[AgentAnswer], type_: str | None = None) -> dict[str, Unit]:

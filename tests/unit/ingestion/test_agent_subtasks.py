@@ -55,3 +55,19 @@ def test_a_multi_hop_case_teaches_the_decomposition():
     [(messages, kind)] = subtask_examples(case, lambda _case: (HITS, []))
     assert kind == "agent_decompose"
     assert parse_sub_questions(messages[-1]["content"]) == case.subtasks.sub_questions
+
+
+def test_each_phrasing_of_the_question_gives_its_own_example_of_each_step():
+    case = _case(
+        sub_questions=["Which product is NB?", "What does it cost?"],
+        quantities=[SubtaskQuantity(name="price", text="$149", doc_id="products/nb.md")],
+        calculation="price + 25",
+    )
+    phrasings = [case.question, "nb headphones price with express?", case.question]
+    examples = subtask_examples(case, lambda _case: (HITS, [2]), phrasings)
+    assert [kind for _, kind in examples] == ["agent_decompose"] * 2 + ["agent_extract"] * 2
+    asked = [messages[1]["content"] for messages, _ in examples]
+    assert "nb headphones price with express?" in asked[1]
+    assert "nb headphones price with express?" in asked[3]
+    assert all(messages[-1]["content"] == examples[3][0][-1]["content"] for messages, _ in
+               examples[2:])  # fmt: skip

@@ -13,7 +13,15 @@ from services.ingestion.core.datasets import DatasetOptions, GroundedBuilder, bu
 from shared.errors import InvalidRequestError
 from shared.injections import mentions_a_canary
 from shared.prompts import ABSTENTION, parse_citations
-from shared.schemas import Chunk, QACase, SearchHit, SearchRequest, SearchResponse
+from shared.schemas import (
+    AgentSubtasks,
+    Chunk,
+    QACase,
+    SearchHit,
+    SearchRequest,
+    SearchResponse,
+    SubtaskQuantity,
+)
 
 DOCS = {
     f"products/p{i}.md": f"The Model P{i} costs ${100 + i}.00 and weighs {i + 2} kg."
@@ -287,3 +295,29 @@ def test_a_missing_gold_document_takes_the_place_of_the_lowest_ranked_other_pass
 
     assert [h.chunk_id for h in hits] == ["a.md#0", "gold.md#1", "gold2.md#0"]
     assert cited == [3]
+
+
+def test_each_value_of_a_calculation_comes_in_through_a_passage_that_states_it():
+    """The computed answer is in no passage; the extract step must cite each value where a
+    source states it, so a passage with the price replaces the lowest-ranked unneeded one."""
+    passages = [
+        _hit("x6.md", 0, "The X6 is a dehumidifier. Weight: 11.4 kg"),
+        _hit("shipping.md", 0, "Express shipping costs $26.50."),
+        _hit("faq.md", 0, "Questions about dehumidifiers"),
+        _hit("x6.md", 1, "Price: $319"),
+    ]
+    builder = GroundedBuilder(_Passages(passages), DatasetOptions(kb="acme", top_k=3))  # type: ignore[arg-type]
+    case = QACase(
+        id="a1", question="What does the X6 cost with express shipping?", answer="$345.50",
+        source_ids=["x6.md", "shipping.md"], type="arithmetic",
+        subtasks=AgentSubtasks(
+            quantities=[SubtaskQuantity(name="price", text="$319", doc_id="x6.md"),
+                        SubtaskQuantity(name="express_shipping", text="$26.50",
+                                        doc_id="shipping.md")],
+            calculation="price + express_shipping",
+        ),
+    )  # fmt: skip
+
+    hits, _cited = builder.calculation_sources(case)
+
+    assert [h.chunk_id for h in hits] == ["x6.md#0", "shipping.md#0", "x6.md#1"]

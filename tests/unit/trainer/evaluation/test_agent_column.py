@@ -26,7 +26,12 @@ def _gateway(request: httpx.Request) -> httpx.Response:
             200,
             json={
                 "choices": [{"message": {"content": "It costs $149 [1]."}}],
-                "steps": [{}, {}, {}, {}],
+                "steps": [
+                    {"name": "decompose", "ok": True, "output": ["Q?"]},
+                    {"name": "retrieve", "ok": True, "output": ["a#0"]},
+                    {"name": "answer_part", "ok": True, "output": "x" * 1000},
+                    {"name": "check", "ok": True, "output": "every cited fact is in its source"},
+                ],
                 "agent_status": "answered",
             },
         )
@@ -68,6 +73,12 @@ def test_agents_are_scored_against_single_shot_rag_on_the_same_questions(scripte
     assert agent.gain_over_rag.value == 1.0
     assert agent.steps_per_answer == 4.0
     assert rag.steps_per_answer is None
+    trace = next(a.trace for a in answers if a.column == "agent:research")
+    assert trace is not None
+    assert [step["name"] for step in trace] == ["decompose", "retrieve", "answer_part", "check"]
+    assert trace[1]["output"] == '["a#0"]'
+    assert len(trace[2]["output"]) == agent_column.TRACE_CHARS  # clipped, so the log stays small
+    assert next(a.trace for a in answers if a.column == "rag") is None
     table = "\n".join(agent_markdown(report))
     assert "| agent:research | 6 | 100.0" in table
     assert "steps/answer" in table
