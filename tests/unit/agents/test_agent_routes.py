@@ -81,8 +81,9 @@ def test_an_agent_answers_with_its_steps_thread_and_citations(
     assert body["thread_id"].startswith("thread-")
     assert body["citations"][0]["doc_id"] == "products/nimbus.md"
     logged = [r for r in caplog.records if r.getMessage() == "agent step"]
-    assert [r.step_name for r in logged] == [s["name"] for s in body["steps"]]
-    assert all(r.agent == "calculate" and r.thread_id == body["thread_id"] for r in logged)
+    fields = [record.__dict__ for record in logged]  # the `extra` of each step's record
+    assert [f["step_name"] for f in fields] == [s["name"] for s in body["steps"]]
+    assert all(f["agent"] == "calculate" and f["thread_id"] == body["thread_id"] for f in fields)
 
 
 def test_model_steps_go_to_the_gateway_itself_with_the_callers_key(tmp_path: Path, replies):
