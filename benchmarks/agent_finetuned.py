@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.agent_accuracy import _env, _free_port, _start
+from benchmarks.recipe_seeds import config_overrides
 
 KB = "acme"
 REASONING = ("multi_hop", "arithmetic")
@@ -128,21 +129,6 @@ def ingest(url: str, demo: Path) -> int:
         return ingest_folder(client, demo_settings(demo), KB, demo / "sample" / "kb")
 
 
-def _overrides(pairs: list[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, _, raw = pair.partition("=")
-        value: Any = raw
-        for cast in (int, float):
-            try:
-                value = cast(raw)
-                break
-            except ValueError:
-                continue
-        out[key] = value
-    return out
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--demo", type=Path, required=True, help="a copy of a demo folder")
@@ -179,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         train_qa = work / "train-qa.jsonl"
         n = write_qa(qa, train_qa, lambda case_id: case_id not in held)
         print(f"training questions: {n}", flush=True)
-        train(demo, args.name, train_qa, args.subtasks, _overrides(args.set), args.val_ratio)
+        train(demo, args.name, train_qa, args.subtasks, config_overrides(args.set), args.val_ratio)
 
     from services.gateway.server import gunicorn_argv
     from shared.settings import Settings

@@ -49,7 +49,7 @@ class Outcome:
     train_s: float
 
 
-def _overrides(pairs: list[str]) -> dict[str, Any]:
+def config_overrides(pairs: list[str]) -> dict[str, Any]:
     """`key=value` pairs as config overrides (ints and floats parsed, else strings)."""
     out: dict[str, Any] = {}
     for pair in pairs:
@@ -109,7 +109,7 @@ def main() -> None:
     parser.add_argument("--b", nargs="*", default=["max_steps=80"], help="arm B's overrides")
     args = parser.parse_args()
 
-    arms = {"A": _overrides(args.a), "B": _overrides(args.b)}
+    arms = {"A": config_overrides(args.a), "B": config_overrides(args.b)}
     outcomes: list[Outcome] = []
     print(f"arms: A {arms['A'] or 'as shipped'}, B {arms['B']}; seeds {args.seeds}")
     print("arm  seed   base  tuned    gain [95% paired]   halluc  train s")
