@@ -14,27 +14,24 @@ from __future__ import annotations
 import json
 import logging
 import random
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from services.ingestion.core.agent_subtasks import subtask_examples
-from services.ingestion.core.dataset_split import Example, Split, TokenCounter, clean_and_split
+from services.ingestion.core.dataset_files import data_card, read_alpaca, write_splits
+from services.ingestion.core.dataset_split import Example, TokenCounter, clean_and_split
 from shared import injections
 from shared.chat_data import (
-    ChatDataError,
     Message,
     iter_chat_jsonl,
-    validate_messages,
-    write_chat_jsonl,
 )
 from shared.errors import InvalidRequestError
-from shared.prompts import ABSTENTION, CHAT_TEMPLATE_KWARGS, Source, cite, grounded_messages
+from shared.prompts import ABSTENTION, Source, cite, grounded_messages
 from shared.qa_data import read_qa_file
 from shared.retrieval_client import RetrievalClient
-from shared.schemas import QACase, SearchHit, SearchRequest, content_hash
-from shared.wire_json import read_json, split_jsonl_lines
+from shared.schemas import QACase, SearchHit, SearchRequest
 
 log = logging.getLogger("finerag.ingestion.datasets")
 
@@ -73,29 +70,6 @@ class BuildReport:
 
 
 # --- inputs ---------------------------------------------------------------------------------
-def read_alpaca(path: Path) -> Iterator[list[Message]]:
-    """Alpaca JSON (a list) or JSONL of {instruction, input, output} as conversations."""
-    text = path.read_text(encoding="utf-8")
-    records = (
-        read_json(text, what=path.name)
-        if text.lstrip().startswith("[")
-        else [read_json(line, what=f"{path.name} line {n}") for n, line in split_jsonl_lines(text)]
-    )
-    for index, record in enumerate(records, start=1):
-        if not isinstance(record, dict) or not record.get("instruction") or "output" not in record:
-            raise ChatDataError(f"{path.name} record {index}: needs 'instruction' and 'output'")
-        prompt = str(record["instruction"]).strip()
-        if record.get("input"):
-            prompt += "\n\n" + str(record["input"]).strip()
-        yield validate_messages(
-            [
-                {"role": "user", "content": prompt},
-                {"role": "assistant", "content": str(record["output"])},
-            ],
-            where=f"{path.name} record {index}",
-        )
-
-
 # --- grounded examples ----------------------------------------------------------------------
 def _to_source(hit: SearchHit) -> Source:
     return Source(text=hit.text, doc_id=hit.doc_id, title=hit.title, section=hit.section)
@@ -288,65 +262,6 @@ def _qa_examples(
     return examples
 
 
-# --- writing and the card -------------------------------------------------------------------
-def _write_splits(out_dir: Path, train: Sequence[Example], validation: Sequence[Example]) -> str:
-    """Replace both JSONL files atomically; their content hash is the dataset's version."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for name, split in (("train", train), ("validation", validation)):
-        tmp = out_dir / f".{name}.jsonl.tmp"
-        write_chat_jsonl(tmp, [e.messages for e in split])
-        tmp.replace(out_dir / f"{name}.jsonl")
-    return content_hash(
-        (out_dir / "train.jsonl").read_bytes() + b"\0" + (out_dir / "validation.jsonl").read_bytes()
-    )
-
-
-def _kind_counts(
-    train: Sequence[Example], validation: Sequence[Example]
-) -> dict[str, dict[str, int]]:
-    """Examples per kind in each split; an empty split has no entry."""
-    kinds: dict[str, dict[str, int]] = {}
-    for name, split in (("train", train), ("validation", validation)):
-        for example in split:
-            kinds.setdefault(name, {}).setdefault(example.kind, 0)
-            kinds[name][example.kind] += 1
-    return kinds
-
-
-def _card(
-    version: str,
-    split: Split,
-    inputs: dict[str, list[str]],
-    tokenizer_name: str | None,
-    options: DatasetOptions,
-) -> dict[str, Any]:
-    """The data card: enough to tell what a dataset holds and to build it again."""
-    return {
-        "version": version,
-        "format": "openai-chat-jsonl",
-        "counts": {
-            "train": len(split.train),
-            "validation": len(split.validation),
-            "by_kind": _kind_counts(split.train, split.validation),
-        },
-        "dropped": split.dropped,
-        "token_lengths": split.token_lengths,
-        "split": {"by": "question", "val_ratio": options.val_ratio, "seed": options.seed},
-        "validation_groups": sorted({e.group for e in split.validation}),
-        "inputs": inputs,
-        "grounded": {
-            "kb": options.kb,
-            "top_k": options.top_k,
-            "unanswerable_ratio": options.unanswerable_ratio,
-        }
-        if options.kb
-        else None,
-        "tokenizer": tokenizer_name,
-        "max_seq_len": options.max_seq_len,
-        "chat_template_kwargs": CHAT_TEMPLATE_KWARGS,
-    }
-
-
 # --- the builder ----------------------------------------------------------------------------
 def _check_request(
     has_inputs: bool, retrieval: RetrievalClient | None, options: DatasetOptions
@@ -428,12 +343,12 @@ def build_dataset(
     if not split.train:
         raise InvalidRequestError("no training examples are left after validation and filtering")
 
-    version = _write_splits(out_dir, split.train, split.validation)
+    version = write_splits(out_dir, split.train, split.validation)
     inputs = {
         "qa": [str(p) for p in qa_files],
         "chat": [str(p) for p in chat_files],
         "alpaca": [str(p) for p in alpaca_files],
     }
-    card = _card(version, split, inputs, tokenizer_name, options)
+    card = data_card(version, split, inputs, tokenizer_name, options)
     (out_dir / "card.json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
     return BuildReport(out_dir, card)
