@@ -13,13 +13,12 @@ The report (report.md, report.json, agents.jsonl) lands in --out; the agents' ta
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import subprocess
 import sys
-import time
+from collections.abc import Callable
 from pathlib import Path
-
-import httpx
 
 from finerag.gguf_import import convert_gguf, packaged_smollm2
 from finerag.sample_domain import generate_sample_domain, iter_corpus_texts
@@ -28,16 +27,9 @@ from services.gateway.server import gunicorn_argv
 from shared.retrieval_client import HttpRetrievalClient
 from shared.schemas import Chunk, content_hash
 from shared.settings import Settings
+from tests.integration.processes import PYTHON, ManagedProcess, free_port
 
 KB = "acme"
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _env(**values: str) -> dict[str, str]:
@@ -47,19 +39,44 @@ def _env(**values: str) -> dict[str, str]:
     return env
 
 
-def _start(argv: list[str], env: dict[str, str], url: str, log: Path) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(argv, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{argv[:4]} exited:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{url}/ready", timeout=30).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            pass
-        time.sleep(1)
-    raise RuntimeError(f"{url} not ready:\n{log.read_text()[-3000:]}")
+def evaluate_through_gateway(
+    work: Path,
+    out: Path,
+    index: Callable[[str], object],
+    gateway: dict[str, str],
+    eval_args: list[str],
+) -> str:
+    """Start the retrieval service (filled by `index(url)`) and a gateway (FINERAG_ values
+    `gateway`, its retrieval URL added), run `finerag eval --kb acme --endpoint GATEWAY --out
+    OUT` with `eval_args` against them, stop both; the report's agents table."""
+    retrieval_port, gateway_port = free_port(), free_port()
+    retrieval_url = f"http://127.0.0.1:{retrieval_port}"
+    gateway_url = f"http://127.0.0.1:{gateway_port}"
+    processes: list[ManagedProcess] = []
+    try:
+        argv_r = [PYTHON, "-m", "finerag", "serve", "retrieval", "--port", str(retrieval_port)]
+        processes.append(
+            ManagedProcess.start("retrieval", argv_r, env=_env(data_dir=str(work / "retrieval")),
+                                 log_dir=work, ready_url=f"{retrieval_url}/ready",
+                                 ready_timeout_s=600)
+        )  # fmt: skip
+        index(retrieval_url)
+        argv_g = gunicorn_argv("127.0.0.1", gateway_port, Settings(_env_file=None))
+        env_g = _env(retrieval_url=retrieval_url, **gateway)
+        processes.append(
+            ManagedProcess.start("gateway", argv_g, env=env_g, log_dir=work,
+                                 ready_url=f"{gateway_url}/ready", ready_timeout_s=600)
+        )  # fmt: skip
+        command = [PYTHON, "-m", "finerag", "eval", "--kb", KB, "--endpoint", gateway_url,
+                   "--out", str(out), *eval_args]  # fmt: skip
+        eval_env = _env(retrieval_url=retrieval_url, data_dir=str(work / "eval"))
+        subprocess.run(command, env=eval_env, check=True)
+    finally:
+        for process in reversed(processes):
+            process.stop()
+    report = (out / "report.md").read_text(encoding="utf-8")
+    start = report.find("## Agents")
+    return report[start : report.find("\n## ", start + 1)] if start >= 0 else report
 
 
 def _index(url: str, domain: SampleDomain) -> None:
@@ -89,48 +106,16 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     domain = generate_sample_domain(work / "sample-domain")
     model = convert_gguf(packaged_smollm2(), work / "smollm2").path
-    retrieval_port, gateway_port = _free_port(), _free_port()
-    retrieval_url = f"http://127.0.0.1:{retrieval_port}"
-    gateway_url = f"http://127.0.0.1:{gateway_port}"
-    processes = []
-    try:
-        retrieval_env = _env(data_dir=str(work / "retrieval"))
-        argv_r = [
-            sys.executable,
-            "-m",
-            "finerag",
-            "serve",
-            "retrieval",
-            "--port",
-            str(retrieval_port),
-        ]
-        processes.append(_start(argv_r, retrieval_env, retrieval_url, work / "retrieval.log"))
-        _index(retrieval_url, domain)
-        gateway_env = _env(
-            base_model=str(model),
-            data_dir=str(work / "gateway"),
-            retrieval_url=retrieval_url,
-            agent_step_max_tokens="96",
-            request_timeout_s="600",
-        )
-        argv_g = gunicorn_argv("127.0.0.1", gateway_port, Settings(_env_file=None))
-        processes.append(_start(argv_g, gateway_env, gateway_url, work / "gateway.log"))
-        command = [
-            sys.executable, "-m", "finerag", "eval", "--model", str(model), "--base", str(model),
-            "--qa", str(domain.qa_path), "--kb", KB, "--endpoint", gateway_url,
-            "--out", str(args.out), "--agents", args.agents, "--types", "multi_hop,arithmetic",
-            "--limit", str(args.limit), "--no-variants", "--no-step-by-step", "--no-injection",
-            "--modes", "rag", "--concurrency", str(args.concurrency),
-        ]  # fmt: skip
-        eval_env = _env(retrieval_url=retrieval_url, data_dir=str(work / "eval"))
-        subprocess.run(command, env=eval_env, check=True)
-    finally:
-        for process in reversed(processes):
-            process.terminate()
-            process.wait(timeout=60)
-    report = (args.out / "report.md").read_text(encoding="utf-8")
-    start = report.find("## Agents")
-    print(report[start : report.find("\n## ", start + 1)] if start >= 0 else report)
+    gateway = {"base_model": str(model), "data_dir": str(work / "gateway"),
+               "agent_step_max_tokens": "96", "request_timeout_s": "600"}  # fmt: skip
+    eval_args = [
+        "--model", str(model), "--base", str(model), "--qa", str(domain.qa_path),
+        "--agents", args.agents, "--types", "multi_hop,arithmetic", "--limit", str(args.limit),
+        "--no-variants", "--no-step-by-step", "--no-injection", "--modes", "rag",
+        "--concurrency", str(args.concurrency),
+    ]  # fmt: skip
+    index = functools.partial(_index, domain=domain)
+    print(evaluate_through_gateway(work, args.out, index, gateway, eval_args))
     return 0
 
 

@@ -33,13 +33,12 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.agent_accuracy import _env, _free_port, _start
+from benchmarks.agent_accuracy import evaluate_through_gateway
 from benchmarks.recipe_seeds import config_overrides
 
 KB = "acme"
@@ -167,47 +166,26 @@ def main(argv: list[str] | None = None) -> int:
         print(f"training questions: {n}", flush=True)
         train(demo, args.name, train_qa, args.subtasks, config_overrides(args.set), args.val_ratio)
 
-    from services.gateway.server import gunicorn_argv
-    from shared.settings import Settings
-
     model = str(demo / "models" / "smollm2-135m-instruct")
-    retrieval_port, gateway_port = _free_port(), _free_port()
-    retrieval_url = f"http://127.0.0.1:{retrieval_port}"
-    gateway_url = f"http://127.0.0.1:{gateway_port}"
-    processes = []
-    try:
-        argv_r = [sys.executable, "-m", "finerag", "serve", "retrieval", "--port",
-                  str(retrieval_port)]  # fmt: skip
-        retrieval_env = _env(data_dir=str(work / "retrieval"))
-        processes.append(_start(argv_r, retrieval_env, retrieval_url, work / "retrieval.log"))
-        print(f"ingested {ingest(retrieval_url, demo)} chunks", flush=True)
-        gateway_env = _env(
-            base_model=model,
-            data_dir=str(demo / "state"),  # the registry the demo and --train publish to
-            retrieval_url=retrieval_url,
-            agent_step_max_tokens=str(args.step_max_tokens),
-            request_timeout_s="600",
-        )
-        argv_g = gunicorn_argv("127.0.0.1", gateway_port, Settings(_env_file=None))
-        processes.append(_start(argv_g, gateway_env, gateway_url, work / "gateway.log"))
-        variants = ["--variant-kinds", args.variant_kinds] if args.variant_kinds else [
-            "--no-variants"]  # fmt: skip
-        command = [
-            sys.executable, "-m", "finerag", "eval", "--model", args.name, "--base", model,
-            "--qa", str(heldout_qa), "--kb", KB, "--endpoint", gateway_url, "--out", str(out),
-            "--agents", args.agents, "--types", args.types, *variants,
-            "--no-step-by-step", "--no-injection", "--modes", "rag", "--top-k", "3",
-            "--max-tokens", "48", "--concurrency", str(args.concurrency),
-        ]  # fmt: skip
-        eval_env = _env(retrieval_url=retrieval_url, data_dir=str(work / "eval"))
-        subprocess.run(command, env=eval_env, check=True)
-    finally:
-        for process in reversed(processes):
-            process.terminate()
-            process.wait(timeout=60)
-    report = (out / "report.md").read_text(encoding="utf-8")
-    start = report.find("## Agents")
-    print(report[start : report.find("\n## ", start + 1)] if start >= 0 else report)
+    gateway = {
+        "base_model": model,
+        "data_dir": str(demo / "state"),  # the registry the demo and --train publish to
+        "agent_step_max_tokens": str(args.step_max_tokens),
+        "request_timeout_s": "600",
+    }
+    variants = ["--variant-kinds", args.variant_kinds] if args.variant_kinds else [
+        "--no-variants"]  # fmt: skip
+    eval_args = [
+        "--model", args.name, "--base", model, "--qa", str(heldout_qa),
+        "--agents", args.agents, "--types", args.types, *variants,
+        "--no-step-by-step", "--no-injection", "--modes", "rag", "--top-k", "3",
+        "--max-tokens", "48", "--concurrency", str(args.concurrency),
+    ]  # fmt: skip
+
+    def index(url: str) -> None:
+        print(f"ingested {ingest(url, demo)} chunks", flush=True)
+
+    print(evaluate_through_gateway(work, out, index, gateway, eval_args))
     return 0
 
 
