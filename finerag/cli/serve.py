@@ -7,18 +7,11 @@ Each target is started by the service it belongs to (its `server.py`, or the tra
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Callable
 from typing import Any
 
+from finerag.cli.knowledge import _quiet_model_loading
 from shared.settings import get_settings
-
-
-def _offline() -> None:
-    """Nothing a service loads may reach for the Hugging Face Hub."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 
 def _retrieval(args: argparse.Namespace) -> int:
@@ -63,7 +56,7 @@ SERVE_TARGETS: dict[str, Callable[[argparse.Namespace], int]] = {
 
 def run_serve(args: argparse.Namespace) -> int:
     """`finerag serve TARGET [--host H] [--port P]`."""
-    _offline()
+    _quiet_model_loading()  # nothing a service loads may reach for the Hugging Face Hub
     return SERVE_TARGETS[args.target](args)
 
 
