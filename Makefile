@@ -17,7 +17,7 @@ export HF_HUB_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup demo test test-unit test-integration lint fmt up up-cpu down up-local load clean
+.PHONY: setup demo test test-unit test-integration test-alone lint fmt up up-cpu down up-local load clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,9 @@ test-unit: setup
 
 test-integration: setup
 	$(BIN)/pytest -m integration
+
+test-alone: setup  ## every test in a process of its own (tests/alone.py): an hour or more
+	$(BIN)/python -m tests.alone
 
 lint: setup  ## ruff check, ruff format --check, mypy, the import contracts (pyproject.toml)
 	$(BIN)/ruff check .

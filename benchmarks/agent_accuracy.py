@@ -24,9 +24,9 @@ from finerag.gguf_import import convert_gguf, packaged_smollm2
 from finerag.sample_domain import generate_sample_domain, iter_corpus_texts
 from finerag.sample_domain.generator import SampleDomain
 from services.gateway.server import gunicorn_argv
-from shared.retrieval_client import HttpRetrievalClient
-from shared.schemas import Chunk, content_hash
-from shared.settings import Settings
+from shared.contracts.schemas import Chunk, content_hash
+from shared.infrastructure.retrieval_client import HttpRetrievalClient
+from shared.infrastructure.settings import Settings
 from tests.integration.processes import PYTHON, ManagedProcess, free_port
 
 KB = "acme"

@@ -48,7 +48,7 @@ REASONING = ("multi_hop", "arithmetic")
 def holdout_ids(demo: Path, mode: str, seed: int) -> set[str]:
     """The reasoning questions never trained on: the demo's validation ones, and with
     `extended` a seeded half of the rest of each reasoning type."""
-    from services.trainer.evaluation import read_cases, validation_case_ids
+    from services.evaluation import read_cases, validation_case_ids
 
     cases = [c for c in read_cases(demo / "sample" / "qa.jsonl") if c.type in REASONING]
     held = {c.id for c in cases} & validation_case_ids(demo / "dataset")
@@ -122,7 +122,7 @@ def train(
 def ingest(url: str, demo: Path) -> int:
     """The sample domain's knowledge base into the retrieval service, chunked as the demo does."""
     from finerag.pipeline import demo_settings, ingest_folder
-    from shared.retrieval_client import HttpRetrievalClient
+    from shared.infrastructure.retrieval_client import HttpRetrievalClient
 
     with HttpRetrievalClient(url, timeout_s=600) as client:
         return ingest_folder(client, demo_settings(demo), KB, demo / "sample" / "kb")

@@ -1,12 +1,12 @@
 """float32 vs bfloat16 compute on this CPU, for the 4-bit base the project serves and trains.
 
-On a CPU with AMX tiles or AVX-512 BF16 (`shared.modeling.cpu_computes_bf16`), oneDNN multiplies
-bf16 matrices several times faster than fp32, so `device_profile()` picks bf16 there. This script
-measures what that buys on a real model, in one run: prefill (8 prompts of 480 tokens, logits for
-the last position only), one decode step at batch 8 and at batch 1, and one LoRA training step (4
-rows of 480 tokens, adapters on the last 16 layers, loss on the last 120 positions), each with the
-4-bit NF4 base computing in fp32 and in bf16, and the plain (unquantized) base in both for
-reference. Prints tokens/s or ms and the bf16/fp32 ratio.
+On a CPU with AMX tiles or AVX-512 BF16 (`shared.models.loading.cpu_computes_bf16`), oneDNN
+multiplies bf16 matrices several times faster than fp32, so `device_profile()` picks bf16 there.
+This script measures what that buys on a real model, in one run: prefill (8 prompts of 480 tokens,
+logits for the last position only), one decode step at batch 8 and at batch 1, and one LoRA
+training step (4 rows of 480 tokens, adapters on the last 16 layers, loss on the last 120
+positions), each with the 4-bit NF4 base computing in fp32 and in bf16, and the plain (unquantized)
+base in both for reference. Prints tokens/s or ms and the bf16/fp32 ratio.
 
     finerag model smollm2 --out /tmp/smollm2
     python benchmarks/cpu_precision.py --model /tmp/smollm2 [--repeats 3]
@@ -67,7 +67,7 @@ def _train_step(model: Any, repeats: int) -> float:
     import torch
     from peft import get_peft_model
 
-    from shared.modeling import lora_config
+    from shared.models.loading import lora_config
 
     peft_model = get_peft_model(model, lora_config(16, 32, 0.0, model=model, layers=16))
     trainable = [p for p in peft_model.parameters() if p.requires_grad]
@@ -99,7 +99,7 @@ def main() -> None:
 
     import torch
 
-    from shared.modeling import DeviceProfile, cpu_computes_bf16, load_base_model
+    from shared.models.loading import DeviceProfile, cpu_computes_bf16, load_base_model
 
     torch.manual_seed(0)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, bf16 in hardware: "

@@ -6,7 +6,7 @@ generation of every `--every`-th question (so each run of the matrix is represen
 a question's prompts share is there as in the evaluation), and generates their
 answers twice on the same model, adapter and precision as the demo:
   - loop: one case at a time, `model.generate` greedy, switching the adapter per case as needed;
-  - engine: all of them submitted at once to `shared.generation.Engine` (what the in-process
+  - engine: all of them submitted at once to `shared.models.generation.Engine` (what the in-process
     evaluation and the gateway use), batched by model and prompt length, rows refilled as
     answers finish (continuous batching);
   - static: the same engine with each batch kept to the requests it opened with.
@@ -53,9 +53,9 @@ def _loop(
     import torch
     from peft import PeftModel
 
-    from shared.chat_encoding import encode_chat
-    from shared.modeling import end_token_ids, load_base_model, load_tokenizer
-    from shared.registry import model_dir
+    from shared.infrastructure.registry import model_dir
+    from shared.models.chat_encoding import encode_chat
+    from shared.models.loading import end_token_ids, load_base_model, load_tokenizer
 
     tokenizer = load_tokenizer(base)
     eos = sorted(end_token_ids(tokenizer))
@@ -101,7 +101,7 @@ def _engine(
     continuous: bool,
 ) -> tuple[list[str], float]:
     """All cases at once through the engine, as `LocalChatClient` submits an evaluation run."""
-    from services.trainer.evaluation.chat_clients import ChatRequest, LocalChatClient
+    from services.evaluation.chat_clients import ChatRequest, LocalChatClient
 
     client = LocalChatClient(
         base, models_dir=models_dir, batch_size=batch_size, continuous_batching=continuous

@@ -36,7 +36,7 @@ def main() -> None:
     from transformers import LlamaConfig, LlamaForCausalLM
 
     from services.trainer.memory import estimate_memory
-    from shared.modeling import device_profile, load_base_model, lora_config
+    from shared.models.loading import device_profile, load_base_model, lora_config
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=20)

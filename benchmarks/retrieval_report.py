@@ -9,8 +9,8 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from shared.retrieval_metrics import RetrievalScores
-from shared.schemas import SearchMode
+from services.evaluation.retrieval_metrics import RetrievalScores
+from shared.contracts.schemas import SearchMode
 
 BACKENDS = ("edge", "local")
 MODES: tuple[SearchMode, ...] = ("dense", "sparse", "hybrid")

@@ -55,6 +55,7 @@ from benchmarks.retrieval_report import BACKENDS, MODES, BackendResult, report
 from finerag.embedded import InProcessRetrieval
 from finerag.pipeline import ingest_folder
 from finerag.sample_domain import generate_sample_domain
+from services.evaluation.retrieval_metrics import RetrievalScores, evaluate_retrieval
 from services.ingestion.core.chunking import Chunker
 from services.ingestion.core.parsing import parse_file
 from services.ingestion.core.pipeline import IngestItem, Ingestor
@@ -65,10 +66,9 @@ from services.retrieval.core.embedder import Embedder
 from services.retrieval.core.index import KnowledgeIndex, passage_text
 from services.retrieval.core.sparse import SparseTerms
 from services.retrieval.core.store import ChunkStore, StoredChunk
-from shared.retrieval_client import HttpRetrievalClient
-from shared.retrieval_metrics import RetrievalScores, evaluate_retrieval
-from shared.schemas import Chunk, QACase, SearchRequest
-from shared.settings import Settings
+from shared.contracts.schemas import Chunk, QACase, SearchRequest
+from shared.infrastructure.retrieval_client import HttpRetrievalClient
+from shared.infrastructure.settings import Settings
 from tests.integration.processes import PYTHON, ManagedProcess, free_port
 
 LATENCY_KB = "latency"

@@ -75,7 +75,7 @@ def _run_one(
 
     from services.trainer.packed_attention import select_attention
     from services.trainer.recipe import prepare_data
-    from shared.modeling import DeviceProfile, load_base_model, load_tokenizer, lora_config
+    from shared.models.loading import DeviceProfile, load_base_model, load_tokenizer, lora_config
 
     torch.manual_seed(0)
     profile = DeviceProfile("cpu", bf16=False)
@@ -144,7 +144,7 @@ def _run_recipe_or_bare(model_dir: str, dataset: str, bare: bool, steps: int) ->
     from services.trainer.completion_loss import completion_loss
     from services.trainer.config import CONFIGS_DIR, load_config
     from services.trainer.recipe import QLoRARecipe
-    from shared.settings import Settings
+    from shared.infrastructure.settings import Settings
 
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as out:

@@ -30,7 +30,7 @@ def _arm(
 
     from services.trainer.config import CONFIGS_DIR, load_config
     from services.trainer.recipe import QLoRARecipe
-    from shared.settings import Settings
+    from shared.infrastructure.settings import Settings
 
     config = load_config(
         CONFIGS_DIR / "smollm2_135m_qlora.yaml",

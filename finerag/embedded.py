@@ -1,7 +1,8 @@
 """The embedded mode's in-process service clients: one process, no HTTP.
 
-`InProcessRetrieval` implements `shared.retrieval_client.RetrievalClient` over the retrieval
-core, so the ingestion core, the dataset builder and the gateway can run without the service.
+`InProcessRetrieval` implements `shared.infrastructure.retrieval_client.RetrievalClient` over the
+retrieval core, so the ingestion core, the dataset builder and the gateway can run without the
+service.
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from services.retrieval.core.index import KnowledgeIndex
-from shared.retrieval_client import DocumentInfo
-from shared.schemas import Chunk, SearchRequest, SearchResponse
-from shared.settings import Settings
+from shared.contracts.schemas import Chunk, SearchRequest, SearchResponse
+from shared.infrastructure.retrieval_client import DocumentInfo
+from shared.infrastructure.settings import Settings
 
 
 class InProcessRetrieval:

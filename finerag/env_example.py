@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import SecretStr
 
-from shared.settings import Settings
+from shared.infrastructure.settings import Settings
 
 
 def render_env_example() -> str:

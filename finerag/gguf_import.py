@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shared.errors import InvalidRequestError, NotFoundError
-from shared.modeling import choose_pad_token, end_token_ids
+from shared.contracts.errors import InvalidRequestError, NotFoundError
+from shared.models.loading import choose_pad_token, end_token_ids
 
 log = logging.getLogger("finerag.gguf_import")
 

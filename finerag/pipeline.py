@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 from finerag.sample_domain import SampleDomain, generate_sample_domain, iter_corpus_texts
 from finerag.tiny_model import TinyModelSpec, build_tiny_model
-from shared.errors import InvalidRequestError
-from shared.settings import Settings
+from shared.contracts.errors import InvalidRequestError
+from shared.infrastructure.settings import Settings
 
 if TYPE_CHECKING:
-    from services.ingestion.core.datasets import DatasetOptions
-    from services.trainer.evaluation.records import Mode
-    from shared.retrieval_client import RetrievalClient
+    from services.evaluation.records import Mode
+    from services.trainer.datasets.build import DatasetOptions
+    from shared.infrastructure.retrieval_client import RetrievalClient
 
 Report = Callable[[str], None]
 
@@ -90,9 +90,9 @@ def build_grounded_dataset(
 ) -> dict[str, Any]:
     """The grounded SFT dataset of `options.kb`, token lengths measured with the model's own
     tokenizer; returns the data card."""
-    from services.ingestion.core.datasets import build_dataset
-    from shared.chat_encoding import count_chat_tokens
-    from shared.modeling import load_tokenizer
+    from services.trainer.datasets.build import build_dataset
+    from shared.models.chat_encoding import count_chat_tokens
+    from shared.models.loading import load_tokenizer
 
     tokenizer = load_tokenizer(tokenizer_dir)
     report = build_dataset(
@@ -137,7 +137,7 @@ DEMO_MAX_TOKENS = 48  # the tuned answers take 5-20 tokens; a base that rambles 
 
 def demo_dataset_options(kb: str, max_seq_len: int) -> DatasetOptions:
     """The demo's grounded dataset: its sources a question, held-out share and abstentions."""
-    from services.ingestion.core.datasets import DatasetOptions
+    from services.trainer.datasets.build import DatasetOptions
 
     return DatasetOptions(
         kb=kb, top_k=DEMO_TOP_K, max_seq_len=max_seq_len, val_ratio=DEMO_VAL_RATIO,
@@ -324,7 +324,7 @@ def evaluate_demo(
     prompt-injection suite unless `injection` is false."""
     from tqdm import tqdm
 
-    from services.trainer.evaluation import (
+    from services.evaluation import (
         EvalOptions,
         load_gate,
         read_cases,

@@ -27,7 +27,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from shared.prompts import ABSTENTION, DEFAULT_SYSTEM_PROMPT, STEP_BY_STEP_INSTRUCTION
+from shared.contracts.prompts import ABSTENTION, DEFAULT_SYSTEM_PROMPT, STEP_BY_STEP_INSTRUCTION
 
 log = logging.getLogger("finerag.tiny_model")
 

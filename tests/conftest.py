@@ -51,7 +51,7 @@ def sample_kb_settings(tmp_path_factory: pytest.TempPathFactory, sample_domain):
     """Settings whose local store holds the sample knowledge base (ingested once)."""
     from finerag.embedded import InProcessRetrieval
     from finerag.pipeline import ingest_folder
-    from shared.settings import Settings
+    from shared.infrastructure.settings import Settings
 
     settings = Settings(
         _env_file=None,
@@ -71,7 +71,7 @@ def sample_dataset(
     """The grounded fine-tuning dataset of the sample domain (the real dataset builder)."""
     from finerag.embedded import InProcessRetrieval
     from finerag.pipeline import build_grounded_dataset
-    from services.ingestion.core.datasets import DatasetOptions
+    from services.trainer.datasets.build import DatasetOptions
 
     out = tmp_path_factory.mktemp("sample-dataset")
     options = DatasetOptions(kb=SAMPLE_KB, top_k=3, max_seq_len=1024)

@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from shared.errors import FineRAGError
+from shared.contracts.errors import FineRAGError
 
 # Each module adds its subcommands to the parser; subcommands set `func` to their handler.
 _COMMAND_MODULES = (

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from finerag.pipeline import DEMO_BASES, DEMO_CASES
-from shared.settings import get_settings
+from shared.infrastructure.settings import get_settings
 
 
 def _positive(text: str) -> int:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from shared.errors import InvalidRequestError
+from shared.contracts.errors import InvalidRequestError
 
 
 def format_summary(report: Any) -> str:
     """The headline matrix and the gate verdict, as plain text."""
-    from services.trainer.evaluation.catalog import headline_metrics
-    from services.trainer.evaluation.report_markdown import format_stat
+    from services.evaluation.catalog import headline_metrics
+    from services.evaluation.report_markdown import format_stat
 
     runs = list(report.runs)
     rows = [["metric", *runs]]
@@ -44,7 +44,7 @@ def run_eval_gate(args: argparse.Namespace) -> int:
     """`finerag eval gate --report report.json --gate gate.yaml`: exit 1 when it fails."""
     from pydantic import ValidationError
 
-    from services.trainer.evaluation import Report, apply_gate, load_gate
+    from services.evaluation import Report, apply_gate, load_gate
 
     gate = load_gate(args.gate)
     if not args.report.is_file():

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from finerag.cli.knowledge import open_retrieval
-from shared.schemas import QACase
-from shared.settings import get_settings
+from shared.contracts.schemas import QACase
+from shared.infrastructure.settings import get_settings
 
 
 def parse_ks(text: str) -> list[int]:
@@ -48,7 +48,7 @@ def format_scores(scores: Sequence[Any], ks: Sequence[int]) -> str:
 
 def run_eval_retrieval(args: argparse.Namespace) -> int:
     """`finerag eval retrieval --kb NAME --qa FILE [--k 1,3,5,10]`."""
-    from shared.retrieval_metrics import evaluate_retrieval
+    from services.evaluation.retrieval_metrics import evaluate_retrieval
 
     lines = Path(args.qa).read_text(encoding="utf-8").splitlines()
     cases = [QACase.model_validate_json(line) for line in lines if line.strip()]

@@ -7,8 +7,8 @@
                  [--endpoint URL]
 
 In-process (no `--endpoint`) the base model and the registry's adapter are loaded here with
-`shared.modeling`; with `--endpoint` every generation goes to that OpenAI-compatible server (the
-FineRAG gateway, vLLM, ...). Retrieval runs client-side either way (FINERAG_RETRIEVAL_URL, or
+`shared.models.loading`; with `--endpoint` every generation goes to that OpenAI-compatible server
+(the FineRAG gateway, vLLM, ...). Retrieval runs client-side either way (FINERAG_RETRIEVAL_URL, or
 the local store). Exit status: 0 done (gate passed or none), 1 gate failed, 2 bad input.
 """
 
@@ -25,8 +25,8 @@ from typing import Any
 from finerag.cli.eval_report import format_summary, run_eval_gate
 from finerag.cli.eval_retrieval import add_retrieval, parse_ks
 from finerag.cli.knowledge import _quiet_model_loading, open_retrieval
-from shared.errors import InvalidRequestError, NotFoundError
-from shared.settings import Settings, get_settings
+from shared.contracts.errors import InvalidRequestError, NotFoundError
+from shared.infrastructure.settings import Settings, get_settings
 
 MODES = ("no_rag", "rag")
 
@@ -199,7 +199,7 @@ def register(subparsers: Any) -> None:
 
 def _base_for(args: argparse.Namespace, settings: Settings, chat: Any | None) -> str:
     """--base, else the registry card's base, else the endpoint's parent, else the settings'."""
-    from shared.registry import read_card
+    from shared.infrastructure.registry import read_card
 
     if args.base:
         return str(args.base)
@@ -220,7 +220,7 @@ def _base_for(args: argparse.Namespace, settings: Settings, chat: Any | None) ->
 
 
 def _top_k(args: argparse.Namespace) -> int:
-    from services.trainer.evaluation.cases import dataset_top_k
+    from services.evaluation.cases import dataset_top_k
 
     if args.top_k:
         return int(args.top_k)
@@ -230,8 +230,8 @@ def _top_k(args: argparse.Namespace) -> int:
 def _renderer(name: str | None) -> Any:
     if not name:
         return None
-    from shared.modeling import load_tokenizer
-    from shared.prompts import render_prompt
+    from shared.contracts.prompts import render_prompt
+    from shared.models.loading import load_tokenizer
 
     tokenizer = load_tokenizer(name)
     return lambda messages: render_prompt(tokenizer, messages)
@@ -239,7 +239,7 @@ def _renderer(name: str | None) -> Any:
 
 def run_eval_models(args: argparse.Namespace) -> int:
     """`finerag eval --model NAME --qa FILE [--kb NAME] --out DIR [--gate FILE] [--endpoint]`."""
-    from services.trainer.evaluation import (
+    from services.evaluation import (
         EvalOptions,
         HttpChatClient,
         LlmJudge,
@@ -367,7 +367,7 @@ def run_eval_models(args: argparse.Namespace) -> int:
 def _agent_column(args: argparse.Namespace, cases: Any, evaluation: Any) -> None:
     """`--agents`: the reasoning questions asked of each agent and of single-shot RAG, on the
     fine-tuned model through the gateway; the column joins the report, its answers a file."""
-    from services.trainer.evaluation.agent_column import evaluate_agents
+    from services.evaluation.agent_column import evaluate_agents
 
     if not args.endpoint or not args.kb:
         raise InvalidRequestError("--agents needs --endpoint (a gateway) and --kb", param="agents")

@@ -26,7 +26,7 @@ def register(subparsers: Any) -> None:
 
 def _export(args: argparse.Namespace) -> int:
     from services.gateway.core.feedback_store import FeedbackStore, feedback_db_path
-    from shared.settings import get_settings
+    from shared.infrastructure.settings import get_settings
 
     path = feedback_db_path(get_settings().data_dir)
     if not path.is_file():

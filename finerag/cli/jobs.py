@@ -9,8 +9,8 @@ from typing import Any
 
 import httpx
 
-from shared.errors import InvalidRequestError, ServiceUnavailableError, UpstreamError
-from shared.settings import get_settings
+from shared.contracts.errors import InvalidRequestError, ServiceUnavailableError, UpstreamError
+from shared.infrastructure.settings import get_settings
 
 
 def register(subparsers: Any) -> None:

@@ -16,10 +16,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from shared.errors import InvalidRequestError, ServiceUnavailableError
-from shared.retrieval_client import HttpRetrievalClient, RetrievalClient
-from shared.schemas import SearchRequest
-from shared.settings import Settings, get_settings
+from shared.contracts.errors import InvalidRequestError, ServiceUnavailableError
+from shared.contracts.schemas import SearchRequest
+from shared.infrastructure.retrieval_client import HttpRetrievalClient, RetrievalClient
+from shared.infrastructure.settings import Settings, get_settings
 
 JOB_POLL_S = 0.5
 

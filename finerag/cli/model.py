@@ -70,7 +70,7 @@ def build_from_sample(out: Path, spec: TinyModelSpec, sample_dir: Path | None = 
 
 
 def _tiny(args: argparse.Namespace) -> int:
-    from shared.logs import configure_logging
+    from shared.infrastructure.logs import configure_logging
 
     configure_logging("INFO", "text")
     spec = TinyModelSpec(seed=args.seed, pretrain_steps=args.pretrain_steps)

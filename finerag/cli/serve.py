@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from finerag.cli.knowledge import _quiet_model_loading
-from shared.settings import get_settings
+from shared.infrastructure.settings import get_settings
 
 
 def _retrieval(args: argparse.Namespace) -> int:

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from shared.settings import get_settings
+from shared.infrastructure.settings import get_settings
 
 
 def register(subparsers: Any) -> None:
@@ -89,8 +89,8 @@ def register(subparsers: Any) -> None:
 
 
 def _token_counter(tokenizer_name: str) -> Any:
-    from shared.chat_encoding import count_chat_tokens
-    from shared.modeling import load_tokenizer
+    from shared.models.chat_encoding import count_chat_tokens
+    from shared.models.loading import load_tokenizer
 
     tokenizer = load_tokenizer(tokenizer_name)
     return lambda messages: count_chat_tokens(tokenizer, messages)
@@ -100,7 +100,7 @@ def _dataset_build(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from finerag.cli.knowledge import open_retrieval
-    from services.ingestion.core.datasets import DatasetOptions, build_dataset
+    from services.trainer.datasets.build import DatasetOptions, build_dataset
 
     settings = get_settings()
     tokenizer_name = args.tokenizer or settings.base_model
@@ -153,7 +153,7 @@ def _dataset_inspect(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from services.trainer.config import load_config, parse_overrides
     from services.trainer.recipe import QLoRARecipe
-    from shared.logs import configure_logging
+    from shared.infrastructure.logs import configure_logging
 
     configure_logging("INFO", "text")
     config = load_config(args.config, parse_overrides(args.overrides))

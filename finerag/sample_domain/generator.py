@@ -35,7 +35,7 @@ class SampleDomain:
 
     out_dir: Path
     kb_dir: Path  # the knowledge base: ingest this folder
-    qa_path: Path  # the labelled questions, one shared.schemas.QACase per line
+    qa_path: Path  # the labelled questions, one shared.contracts.schemas.QACase per line
     readme_path: Path
     company: str
     seed: int
@@ -67,7 +67,7 @@ these documents.
 - `kb/`: the knowledge base ({formats} documents). A document's id is its path under
   `kb/`, e.g. `pricing.md` or `policies/returns.html`. HTML pages carry a script, a style
   sheet and a navigation bar that are not content; PDFs have one section per page.
-- `qa.jsonl`: labelled questions ({types}), one `shared.schemas.QACase` per line.
+- `qa.jsonl`: labelled questions ({types}), one `shared.contracts.schemas.QACase` per line.
   `answer` is short and, for factual questions, appears verbatim in a document listed in
   `source_ids`; unanswerable questions have `answer: null` and no sources. `variants` hold
   the same question as customers type it: with typos, paraphrased, terse, and as a

@@ -26,16 +26,16 @@ FOLLOW_UP_SHARE = 0.6  # of cases whose wording has a follow-up form
 class Case:
     """A question before it is worded: what is asked, the answer, where it is written."""
 
-    type: str  # a shared.schemas.QuestionType
+    type: str  # a shared.contracts.schemas.QuestionType
     wording: Wording
     fields: dict[str, str]
     answer: str | None
     source_ids: tuple[str, ...]
-    subtasks: dict[str, Any] | None = None  # a shared.schemas.AgentSubtasks
+    subtasks: dict[str, Any] | None = None  # a shared.contracts.schemas.AgentSubtasks
 
 
 def to_record(case: Case, case_id: str, seed: int) -> dict[str, Any]:
-    """The case as a `shared.schemas.QACase` line, worded by an RNG of its own."""
+    """The case as a `shared.contracts.schemas.QACase` line, worded by an RNG of its own."""
     # Not for security: seeding by case id keeps each case's wording stable across runs.
     rng = random.Random(f"{seed}/{case_id}")
     asked = rng.randrange(len(case.wording.questions))

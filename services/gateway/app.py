@@ -23,15 +23,15 @@ from services.gateway.api.health import health_bp
 from services.gateway.api.models import models_bp
 from services.gateway.api.prometheus import metrics_bp
 from services.gateway.core.runtime import GatewayRuntime, build_runtime
-from shared.errors import (
+from shared.contracts.errors import (
     FineRAGError,
     PayloadTooLargeError,
     ServiceUnavailableError,
     error_body,
     error_body_for_status,
 )
-from shared.logs import request_id_var
-from shared.settings import Settings, get_settings
+from shared.infrastructure.logs import request_id_var
+from shared.infrastructure.settings import Settings, get_settings
 
 log = logging.getLogger("finerag.gateway")
 

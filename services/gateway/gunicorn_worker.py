@@ -15,7 +15,7 @@ from typing import Any
 from gunicorn import util
 from gunicorn.workers.gthread import ThreadWorker
 
-from shared.errors import error_body_for_status
+from shared.contracts.errors import error_body_for_status
 
 
 def write_json_error(sock: Any, status_int: int, reason: str, mesg: str) -> None:

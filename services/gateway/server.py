@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 
-from shared.settings import Settings
+from shared.infrastructure.settings import Settings
 
 APP_FACTORY = "services.gateway.app:create_app(warm=True)"
 WORKER_CLASS = "services.gateway.gunicorn_worker.GatewayWorker"

@@ -17,8 +17,8 @@ from services.ingestion.api.deps import IngestionContext
 from services.ingestion.core.jobs import JobStore
 from services.ingestion.queue import create_celery
 from services.ingestion.retrieval import connect_retrieval
-from shared.fastapi_guards import MULTIPART_ALLOWANCE_BYTES, install_service_http
-from shared.settings import Settings, get_settings
+from shared.infrastructure.fastapi_guards import MULTIPART_ALLOWANCE_BYTES, install_service_http
+from shared.infrastructure.settings import Settings, get_settings
 
 DEFAULT_PORT = 8002
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from celery import Celery
 
-from shared.queues import INGEST_QUEUE, INGEST_TASK
-from shared.settings import Settings
+from shared.contracts.queues import INGEST_QUEUE, INGEST_TASK
+from shared.infrastructure.settings import Settings
 
 
 def create_celery(settings: Settings) -> Celery:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from shared.retrieval_client import HttpRetrievalClient
-from shared.settings import Settings
+from shared.infrastructure.retrieval_client import HttpRetrievalClient
+from shared.infrastructure.settings import Settings
 
 
 def connect_retrieval(settings: Settings) -> HttpRetrievalClient:

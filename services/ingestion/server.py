@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-from shared.fastapi_server import serve_fastapi
-from shared.settings import Settings
+from shared.infrastructure.fastapi_server import serve_fastapi
+from shared.infrastructure.settings import Settings
 
 APP_FACTORY = "services.ingestion.app:create_app"
 DEFAULT_PORT = 8002
@@ -22,8 +22,8 @@ def serve_worker(settings: Settings) -> int:
     retrieval service, and `kill` of this process stops the job (acks late: it is redelivered).
     """
     from services.ingestion.worker import celery_app
-    from shared.logs import configure_logging
-    from shared.queues import INGEST_QUEUE
+    from shared.contracts.queues import INGEST_QUEUE
+    from shared.infrastructure.logs import configure_logging
 
     configure_logging(settings.log_level, settings.log_format)
     celery_app.worker_main(

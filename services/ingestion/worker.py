@@ -19,10 +19,10 @@ from services.ingestion.core.retrying import RetryPolicy
 from services.ingestion.core.tokens import load_token_counter
 from services.ingestion.queue import create_celery
 from services.ingestion.retrieval import connect_retrieval
-from shared.errors import FineRAGError
-from shared.logs import bind
-from shared.queues import INGEST_TASK
-from shared.settings import Settings, get_settings
+from shared.contracts.errors import FineRAGError
+from shared.contracts.queues import INGEST_TASK
+from shared.infrastructure.logs import bind
+from shared.infrastructure.settings import Settings, get_settings
 
 log = logging.getLogger("finerag.ingestion.worker")
 

@@ -15,8 +15,8 @@ from services.retrieval.api import collections, health, search
 from services.retrieval.api.prometheus import install_request_metrics
 from services.retrieval.core.index import KnowledgeIndex
 from services.retrieval.core.store import local_store_exists
-from shared.fastapi_guards import install_service_http
-from shared.settings import Settings, get_settings
+from shared.infrastructure.fastapi_guards import install_service_http
+from shared.infrastructure.settings import Settings, get_settings
 
 log = logging.getLogger("finerag.retrieval")
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from shared.fastapi_server import serve_fastapi
-from shared.settings import Settings
+from shared.infrastructure.fastapi_server import serve_fastapi
+from shared.infrastructure.settings import Settings
 
 APP_FACTORY = "services.retrieval.app:create_app"
 DEFAULT_PORT = 8001

@@ -19,9 +19,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from shared.errors import InvalidRequestError
-from shared.names import validate_model_name
-from shared.schemas import (
+from shared.contracts.errors import InvalidRequestError
+from shared.contracts.names import validate_model_name
+from shared.contracts.schemas import (
     LrScheduler,
     Optimizer,
     PackingStrategy,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from shared.modeling import DeviceProfile, load_base_model, load_tokenizer
-from shared.registry import model_dir, read_card
-from shared.settings import Settings
+from shared.infrastructure.registry import model_dir, read_card
+from shared.infrastructure.settings import Settings
+from shared.models.loading import DeviceProfile, load_base_model, load_tokenizer
 
 
 def export_merged(settings: Settings, name: str, out: Path) -> Path:

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from services.trainer.config import CONFIGS_DIR
-from services.trainer.evaluation import (
+from services.evaluation import (
     EvalOptions,
     Evaluation,
     Gate,
@@ -27,12 +26,13 @@ from services.trainer.evaluation import (
     select_cases,
     write_outputs,
 )
-from shared.files import FileStore
-from shared.qa_data import read_qa_file
-from shared.registry import ModelCard, model_dir, read_card, write_card
-from shared.retrieval_client import HttpRetrievalClient, RetrievalClient
-from shared.schemas import QACase
-from shared.settings import Settings
+from services.trainer.config import CONFIGS_DIR
+from shared.contracts.qa_data import read_qa_file
+from shared.contracts.schemas import QACase
+from shared.infrastructure.files import FileStore
+from shared.infrastructure.registry import ModelCard, model_dir, read_card, write_card
+from shared.infrastructure.retrieval_client import HttpRetrievalClient, RetrievalClient
+from shared.infrastructure.settings import Settings
 
 log = logging.getLogger("finerag.trainer.evaluation")
 

@@ -28,12 +28,12 @@ from transformers import TrainerCallback
 from services.trainer.config import RecipeConfig, TrainingRefused, load_config
 from services.trainer.job_evaluation import EvaluationStopped, GateOutcome, evaluate_job_model
 from services.trainer.recipe import QLoRARecipe
-from shared.errors import FineRAGError, NotFoundError
-from shared.files import FileStore
-from shared.jobs import MAX_ATTEMPTS, TERMINAL, FencedOut, JobStore
-from shared.logs import bind
-from shared.schemas import EventLevel, JobStatus
-from shared.settings import Settings
+from shared.contracts.errors import FineRAGError, NotFoundError
+from shared.contracts.schemas import EventLevel, JobStatus
+from shared.infrastructure.files import FileStore
+from shared.infrastructure.jobs import MAX_ATTEMPTS, TERMINAL, FencedOut, JobStore
+from shared.infrastructure.logs import bind
+from shared.infrastructure.settings import Settings
 
 log = logging.getLogger("finerag.trainer.jobs")
 

@@ -4,7 +4,7 @@ The recipe trains on exactly these ids and masks (TRL takes them as a tokenized 
 `finerag dataset inspect` shows them, so a person sees the labels before a GPU hour is spent. The
 split follows TRL's conversational prompt-completion format (the prompt rendered with the
 generation prompt; the completion is what follows it), and a test holds TRL's own tokenization
-of ordinary text to the same result. Tokens come from `shared.chat_encoding.encode_chat`, the
+of ordinary text to the same result. Tokens come from `shared.models.chat_encoding.encode_chat`, the
 encoder the gateway serves with: a special-token string inside a document, question or answer is
 plain text in training as it is in serving.
 """
@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shared.chat_data import iter_chat_jsonl
-from shared.chat_encoding import encode_chat
+from shared.contracts.chat_data import iter_chat_jsonl
+from shared.models.chat_encoding import encode_chat
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ def label_example(tokenizer: Any, messages: Sequence[Mapping[str, str]]) -> Labe
 
 def render_labelled_examples(path: Path, tokenizer_name: str, n: int) -> str:
     """A token-by-token view of the first `n` examples: masked tokens dim, trained ones marked."""
-    from shared.modeling import load_tokenizer
+    from shared.models.loading import load_tokenizer
 
     tokenizer = load_tokenizer(tokenizer_name)
     lines: list[str] = []

@@ -30,7 +30,7 @@ import torch
 from torch.nn.functional import scaled_dot_product_attention
 
 if TYPE_CHECKING:
-    from shared.modeling import DeviceProfile
+    from shared.models.loading import DeviceProfile
 
 PACKED_SDPA = "packed_sdpa"
 BUCKET_FILL = 0.875  # padding is at most 1/8 of a batched call's positions

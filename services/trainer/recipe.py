@@ -30,8 +30,10 @@ from services.trainer.training_args import (
     training_arguments,
     training_arguments_record,
 )
-from shared.chat_data import iter_chat_jsonl
-from shared.modeling import (
+from shared.contracts.chat_data import iter_chat_jsonl
+from shared.infrastructure.registry import ModelCard, publish, write_card
+from shared.infrastructure.settings import Settings
+from shared.models.loading import (
     DeviceProfile,
     dequantizing_4bit_matmul,
     device_profile,
@@ -39,8 +41,6 @@ from shared.modeling import (
     load_tokenizer,
     lora_config,
 )
-from shared.registry import ModelCard, publish, write_card
-from shared.settings import Settings
 
 log = logging.getLogger("finerag.trainer.recipe")
 

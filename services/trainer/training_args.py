@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from services.trainer.config import RecipeConfig, TrainingRefused
-from shared.modeling import DeviceProfile
+from shared.models.loading import DeviceProfile
 
 
 def resolve_precision(config: RecipeConfig, profile: DeviceProfile) -> bool:

@@ -16,10 +16,10 @@ from typing import Any
 from celery import Celery, signals
 
 from services.trainer.job_runner import RetryableJobError, run_job
-from shared.jobs import MAX_ATTEMPTS, JobStore
-from shared.logs import configure_logging
-from shared.queues import TRAIN_QUEUE, TRAIN_TASK
-from shared.settings import Settings, get_settings
+from shared.contracts.queues import TRAIN_QUEUE, TRAIN_TASK
+from shared.infrastructure.jobs import MAX_ATTEMPTS, JobStore
+from shared.infrastructure.logs import configure_logging
+from shared.infrastructure.settings import Settings, get_settings
 
 log = logging.getLogger("finerag.trainer.worker")
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 
 from services.gateway.server import gunicorn_argv
-from shared.settings import Settings
+from shared.infrastructure.settings import Settings
 from tests.integration.processes import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -39,8 +39,8 @@ def build_adapter(base_dir: Path, models_dir: Path, name: str, seed: int = 0) ->
     import torch
     from peft import get_peft_model
 
-    from shared.modeling import load_base_model, load_tokenizer, lora_config
-    from shared.registry import ModelCard, write_card
+    from shared.infrastructure.registry import ModelCard, write_card
+    from shared.models.loading import load_base_model, load_tokenizer, lora_config
 
     model = get_peft_model(load_base_model(base_dir), lora_config(r=8, alpha=16))
     generator = torch.Generator().manual_seed(seed)

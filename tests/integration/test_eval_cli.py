@@ -200,8 +200,8 @@ def test_endpoint_run_against_a_real_gateway(
 def test_one_at_a_time_the_gateway_and_the_in_process_run_answer_identically(
     gateway_url: str, data_dir: Path, sample_domain, tiny_model_dir: Path, tmp_path: Path
 ):
-    """Both generate through `shared.generation.Engine`: with batches of one on both sides (no
-    padding to round differently) every greedy answer is the same, token for token."""
+    """Both generate through `shared.models.generation.Engine`: with batches of one on both sides
+    (no padding to round differently) every greedy answer is the same, token for token."""
     common = ["eval", "--model", MODEL, "--base", str(tiny_model_dir), "--qa",
               str(sample_domain.qa_path), "--kb", KB, *BUDGET]  # fmt: skip
     local = _finerag(

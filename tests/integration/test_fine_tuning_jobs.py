@@ -127,7 +127,7 @@ def test_job_trains_and_publishes_an_adapter_whose_weights_moved(
     import torch
     from peft import PeftModel
 
-    from shared.modeling import load_base_model
+    from shared.models.loading import load_base_model
 
     entry = Path(stack_env["FINERAG_DATA_DIR"]) / "models" / done["fine_tuned_model"]
     card = json.loads((entry / "card.json").read_text())
@@ -150,7 +150,7 @@ def test_job_trains_and_publishes_an_adapter_whose_weights_moved(
     # instructions in retrieved sources, does not run: its rules are skipped. Without sources
     # the tiny random model answers none of the held-out questions, so the accuracy rule
     # fails, and the model is kept but not promoted.
-    from services.trainer.evaluation import Report, apply_gate, load_gate
+    from services.evaluation import Report, apply_gate, load_gate
     from services.trainer.job_evaluation import gate_path
 
     verdict = card["gate"]
@@ -364,7 +364,7 @@ def test_jobs_cli_speaks_to_the_gateway(
     capsys: pytest.CaptureFixture[str],
 ):
     from finerag.cli import main
-    from shared.settings import get_settings
+    from shared.infrastructure.settings import get_settings
 
     monkeypatch.setenv("FINERAG_GATEWAY_URL", gateway)
     get_settings.cache_clear()

@@ -21,7 +21,7 @@ import redis
 from services.gateway.app import create_app
 from services.gateway.core.auth import key_id
 from services.gateway.core.rate_limit import WINDOW_S, bucket_key
-from shared.settings import Settings
+from shared.infrastructure.settings import Settings
 from tests.integration.gateway_processes import (
     REDIS_TEST_URL,
     build_adapter,

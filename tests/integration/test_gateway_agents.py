@@ -21,7 +21,7 @@ from typing import Any
 import openai
 import pytest
 
-from shared.prompts import ABSTENTION
+from shared.contracts.prompts import ABSTENTION
 from tests.integration.gateway_processes import REPO, gateway_env, running_gateway
 from tests.integration.test_gateway_rag import KB, retrieval_url
 

@@ -18,8 +18,8 @@ import openai
 import pytest
 
 from finerag.sample_domain import iter_corpus_texts
-from shared.retrieval_client import HttpRetrievalClient
-from shared.schemas import Chunk, content_hash
+from shared.contracts.schemas import Chunk, content_hash
+from shared.infrastructure.retrieval_client import HttpRetrievalClient
 from tests.integration.gateway_processes import REPO, free_port, gateway_env, running_gateway
 
 pytestmark = pytest.mark.integration

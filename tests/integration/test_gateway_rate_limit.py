@@ -9,7 +9,7 @@ import redis
 
 from services.gateway.core.rate_limit import WINDOW_S, RateLimiter
 from services.gateway.core.runtime import rate_limit_redis
-from shared.errors import RateLimitError
+from shared.contracts.errors import RateLimitError
 
 pytestmark = pytest.mark.integration
 

@@ -19,9 +19,9 @@ import httpx
 import pytest
 import redis
 
-from shared.retrieval_client import HttpRetrievalClient
-from shared.retrieval_metrics import evaluate_retrieval
-from shared.schemas import QACase
+from services.evaluation.retrieval_metrics import evaluate_retrieval
+from shared.contracts.schemas import QACase
+from shared.infrastructure.retrieval_client import HttpRetrievalClient
 from tests.integration.knowledge_stack import (
     JOB_TIMEOUT_S,
     KB,

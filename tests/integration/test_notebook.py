@@ -79,7 +79,7 @@ def test_the_notebook_fine_tunes_and_saves_the_tiny_model_on_the_cpu(
     import torch
     from peft import PeftModel
 
-    from shared.modeling import load_base_model
+    from shared.models.loading import load_base_model
 
     adapter = work / "data" / "models" / "colab-tiny"
     assert "fine-tuned model 'colab-tiny' written" in printed
@@ -101,7 +101,7 @@ def test_the_notebook_fine_tunes_and_saves_the_tiny_model_on_the_cpu(
     # Evaluated: both models, without and with RAG, each on real questions; the verdict it
     # printed is the shipped gate applied to that report (a 2-step model may fail it: reported,
     # not raised).
-    from services.trainer.evaluation import Report, apply_gate, load_gate
+    from services.evaluation import Report, apply_gate, load_gate
 
     report = Report.model_validate_json((work / "eval" / "report.json").read_text())
     models = {"base": str(tiny_model_dir), "fine_tuned": "colab-tiny"}

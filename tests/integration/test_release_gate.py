@@ -57,7 +57,7 @@ def _train(settings, tiny_model_dir: Path, dataset: Path, name: str, steps: int)
 def data_dir(
     tmp_path_factory: pytest.TempPathFactory, sample_kb_settings, tiny_model_dir, sample_dataset
 ) -> Path:
-    from shared.settings import Settings
+    from shared.infrastructure.settings import Settings
 
     data = tmp_path_factory.mktemp("gate-data")
     (data / "edge").symlink_to(sample_kb_settings.edge_path, target_is_directory=True)

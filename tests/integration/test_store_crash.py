@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from services.retrieval.core.store import ChunkStore
-from shared.settings import Settings
+from shared.infrastructure.settings import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -28,8 +28,8 @@ WRITER = f"""
 import random, sys
 from services.retrieval.core.sparse import document_vector
 from services.retrieval.core.store import ChunkStore, StoredChunk
-from shared.schemas import Chunk
-from shared.settings import Settings
+from shared.contracts.schemas import Chunk
+from shared.infrastructure.settings import Settings
 
 store = ChunkStore.open(Settings(data_dir=sys.argv[1]))
 store.create("kb", 32)

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from services.trainer.evaluation.report import Report
+from services.evaluation.report import Report
 from tests.quality.background_demo import BACKGROUND_DEMO, BackgroundDemo
 
 pytestmark = pytest.mark.quality

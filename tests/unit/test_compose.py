@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from finerag.cli.serve import SERVE_TARGETS
-from shared.settings import Settings
+from shared.infrastructure.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_TEXT = (ROOT / "docker-compose.yml").read_text()

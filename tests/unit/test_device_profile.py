@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.modeling import cpu_computes_bf16
+from shared.models.loading import cpu_computes_bf16
 
 BASE_FLAGS = "fpu vme de pse tsc msr pae sse sse2 avx avx2 fma avx512f avx512bw"
 

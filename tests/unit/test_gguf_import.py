@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.errors import InvalidRequestError, NotFoundError
+from shared.contracts.errors import InvalidRequestError, NotFoundError
 
 
 def _write_gguf(path: Path, architecture: str) -> Path:
@@ -51,8 +51,8 @@ def test_smollm2_converts_to_a_folder_that_loads_like_a_hub_checkpoint(smollm2_d
     import torch
     from transformers import AutoModelForCausalLM
 
-    from shared.modeling import end_token_ids, load_tokenizer
-    from shared.prompts import render_prompt
+    from shared.contracts.prompts import render_prompt
+    from shared.models.loading import end_token_ids, load_tokenizer
 
     card = json.loads((smollm2_dir / "finerag_model.json").read_text())
     assert card["architecture"] == "LlamaForCausalLM"
@@ -80,7 +80,12 @@ def test_smollm2_converts_to_a_folder_that_loads_like_a_hub_checkpoint(smollm2_d
 
 
 def test_end_and_pad_tokens_follow_the_llama_template(tiny_model_dir: Path) -> None:
-    from shared.modeling import choose_pad_token, end_token_ids, load_tokenizer, turn_end_token_ids
+    from shared.models.loading import (
+        choose_pad_token,
+        end_token_ids,
+        load_tokenizer,
+        turn_end_token_ids,
+    )
 
     tokenizer = load_tokenizer(tiny_model_dir)
     ids = tokenizer.convert_tokens_to_ids
@@ -95,7 +100,7 @@ def test_end_and_pad_tokens_follow_the_llama_template(tiny_model_dir: Path) -> N
 def test_a_pad_token_equal_to_the_end_of_turn_is_replaced(smollm2_dir: Path) -> None:
     from transformers import AutoTokenizer
 
-    from shared.modeling import choose_pad_token, end_token_ids, turn_end_token_ids
+    from shared.models.loading import choose_pad_token, end_token_ids, turn_end_token_ids
 
     raw = AutoTokenizer.from_pretrained(str(smollm2_dir))
     raw.pad_token = "<|im_end|>"  # how SmolLM2 ships on the Hub
@@ -106,7 +111,7 @@ def test_a_pad_token_equal_to_the_end_of_turn_is_replaced(smollm2_dir: Path) -> 
 
 
 def test_a_model_that_cannot_be_loaded_offline_says_what_to_pass(tmp_path: Path) -> None:
-    from shared.modeling import ModelNotLoadable, load_tokenizer
+    from shared.models.loading import ModelNotLoadable, load_tokenizer
 
     with pytest.raises(ModelNotLoadable, match="finerag model smollm2"):
         load_tokenizer(tmp_path / "no-model-here")

@@ -68,15 +68,33 @@ def test_the_contracts_hold_on_the_code_as_it_is(tmp_path: Path):
 @pytest.mark.parametrize(
     ("module", "forbidden", "expected"),
     [
-        # The other services import shared.names: through it they now import the gateway.
+        # The other services and the evaluation import shared.contracts.names: through it they
+        # now import the gateway (or the command).
         (
-            "shared/names.py",
+            "shared/contracts/names.py",
             "import services.gateway",
-            {"shared-is-a-leaf", "services-independent"},
+            {"shared-is-a-leaf", "services-independent", "evaluation-imports-no-service"},
         ),
-        ("shared/names.py", "import finerag.cli", {"shared-is-a-leaf"}),
+        (
+            "shared/contracts/names.py",
+            "import finerag.cli",
+            {"shared-is-a-leaf", "evaluation-imports-no-service"},
+        ),
         ("services/retrieval/core/index.py", "import services.trainer", {"services-independent"}),
         ("services/gateway/core/rag.py", "import services.gateway.api.deps", {"api-above-core"}),
+        # In shared, contracts import neither infrastructure nor models.
+        (
+            "shared/contracts/prompts.py",
+            "import shared.infrastructure.settings",
+            {"shared-rooms"},
+        ),
+        ("shared/infrastructure/logs.py", "import shared.models.loading", {"shared-rooms"}),
+        # The evaluation is called by the trainer, never the other way round.
+        (
+            "services/evaluation/gate.py",
+            "import services.trainer.recipe",
+            {"evaluation-imports-no-service"},
+        ),
     ],
 )
 def test_a_forbidden_import_breaks_its_contract(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared import injections
+from shared.contracts import injections
 
 
 def test_canaries_are_stable_per_key_and_recognisable():

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from shared.errors import ConflictError
-from shared.jobs import FencedOut, JobStore
+from shared.contracts.errors import ConflictError
+from shared.infrastructure.jobs import FencedOut, JobStore
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from shared.logs import JsonLinesFormatter, bind
+from shared.infrastructure.logs import JsonLinesFormatter, bind
 
 
 def _record(msg: str, **extra: object) -> logging.LogRecord:
@@ -51,7 +51,7 @@ def test_exceptions_are_logged_as_a_field():
 
 
 def test_configure_logging_writes_json_to_stderr(capsys: pytest.CaptureFixture[str]):
-    from shared.logs import configure_logging
+    from shared.infrastructure.logs import configure_logging
 
     configure_logging("INFO", "json")
     logging.getLogger("finerag.x").info("ready", extra={"port": 8000})

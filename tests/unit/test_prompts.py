@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.prompts import (
+from shared.contracts.prompts import (
     ABSTENTION,
     DEFAULT_SYSTEM_PROMPT,
     STEP_BY_STEP_INSTRUCTION,

@@ -19,7 +19,7 @@ from finerag.sample_domain.catalog import invent_catalog
 from finerag.sample_domain.knowledge_base import compose_documents
 from finerag.sample_domain.variants import add_typos
 from finerag.sample_domain.wording import _wording
-from shared.schemas import QACase
+from shared.contracts.schemas import QACase
 
 SEED = 7
 FORMATS = ("md", "txt", "html", "pdf")

@@ -7,9 +7,9 @@ import pytest
 
 from finerag.cli import build_parser
 from finerag.cli.serve import SERVE_TARGETS
-from shared.errors import InvalidRequestError
-from shared.fastapi_server import is_loopback, serve_fastapi
-from shared.settings import Settings
+from shared.contracts.errors import InvalidRequestError
+from shared.infrastructure.fastapi_server import is_loopback, serve_fastapi
+from shared.infrastructure.settings import Settings
 
 
 def test_every_part_can_be_served():

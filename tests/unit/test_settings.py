@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from shared.settings import Settings
+from shared.infrastructure.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 

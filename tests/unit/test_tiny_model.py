@@ -12,8 +12,8 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from finerag.tiny_model import BOS, EOS_TEXT, EOT, PAD, TinyModelSpec, build_tiny_model
-from shared.modeling import DeviceProfile, load_base_model, lora_config, nf4_config
-from shared.prompts import CHAT_TEMPLATE_KWARGS, Source, grounded_messages, render_prompt
+from shared.contracts.prompts import CHAT_TEMPLATE_KWARGS, Source, grounded_messages, render_prompt
+from shared.models.loading import DeviceProfile, load_base_model, lora_config, nf4_config
 
 CPU = DeviceProfile("cpu", bf16=False)
 
@@ -123,7 +123,7 @@ def test_4bit_layers_can_keep_the_training_kernel_in_eval_mode(tiny_model_dir: P
     the training-mode forward computes."""
     import bitsandbytes as bnb
 
-    from shared.modeling import dequantizing_4bit_matmul
+    from shared.models.loading import dequantizing_4bit_matmul
 
     model = load_base_model(tiny_model_dir, quantization="4bit", profile=CPU)
     ids = torch.tensor([[1, 5, 9, 14, 3]])

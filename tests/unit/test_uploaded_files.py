@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from shared.errors import InvalidRequestError, NotFoundError
-from shared.files import FileStore
-from shared.qa_data import QADataError, parse_qa_lines, read_qa_file
+from shared.contracts.errors import InvalidRequestError, NotFoundError
+from shared.contracts.qa_data import QADataError, parse_qa_lines, read_qa_file
+from shared.infrastructure.files import FileStore
 
 CASE = {"id": "q1", "question": "What is the warranty?", "answer": "2 years", "type": "factual"}
 CHAT = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}

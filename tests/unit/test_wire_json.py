@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from shared.errors import InvalidRequestError
-from shared.wire_json import MAX_JSON_DEPTH, read_json, split_jsonl_lines
+from shared.contracts.errors import InvalidRequestError
+from shared.contracts.wire_json import MAX_JSON_DEPTH, read_json, split_jsonl_lines
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from services.gateway.api.protocol import ChatCompletionRequest, CompletionReque
 from services.gateway.api.responses import completion_response
 from services.gateway.api.sse import ChunkWriter, stream_events
 from services.gateway.core.agents.runner import is_agent_model
-from shared.wire_json import read_json
+from shared.contracts.wire_json import read_json
 
 completions_bp = Blueprint("completions", __name__)
 

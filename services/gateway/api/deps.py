@@ -12,7 +12,7 @@ from collections.abc import Callable
 from flask import Flask, current_app
 
 from services.gateway.core.runtime import GatewayRuntime
-from shared.settings import Settings
+from shared.infrastructure.settings import Settings
 
 EXTENSION = "finerag_gateway"
 _FACTORY = "finerag_gateway_factory"

@@ -8,7 +8,7 @@ from flask.typing import ResponseReturnValue
 from services.gateway.api.deps import get_runtime
 from services.gateway.api.protocol import FeedbackRequest, parse_body
 from services.gateway.api.responses import Feedback
-from shared.wire_json import read_json
+from shared.contracts.wire_json import read_json
 
 feedback_bp = Blueprint("feedback", __name__)
 

@@ -8,10 +8,10 @@ from flask.typing import ResponseReturnValue
 from services.gateway.api.deps import get_settings_of_app
 from services.gateway.api.guards import check_knowledge_base
 from services.gateway.core.fine_tuning import FineTuningService
-from shared.errors import InvalidRequestError
-from shared.files import FileStore
-from shared.jobs import JobStore
-from shared.wire_json import read_json
+from shared.contracts.errors import InvalidRequestError
+from shared.contracts.wire_json import read_json
+from shared.infrastructure.files import FileStore
+from shared.infrastructure.jobs import JobStore
 
 fine_tuning_bp = Blueprint("fine_tuning", __name__)
 

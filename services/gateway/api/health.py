@@ -8,7 +8,7 @@ from pydantic import MISSING
 
 from services.gateway.api.deps import get_runtime
 from services.gateway.api.responses import Health, Readiness, ReadyChecks
-from shared.errors import FineRAGError, ServiceUnavailableError
+from shared.contracts.errors import FineRAGError, ServiceUnavailableError
 
 health_bp = Blueprint("health", __name__)
 

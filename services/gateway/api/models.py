@@ -7,7 +7,7 @@ from flask.typing import ResponseReturnValue
 
 from services.gateway.api.deps import get_runtime
 from services.gateway.api.responses import Model
-from shared.schemas import ListPage
+from shared.contracts.schemas import ListPage
 
 models_bp = Blueprint("models", __name__)
 

@@ -4,8 +4,8 @@ are in `responses.py`).
 Fields clients send that FineRAG does not use are ignored, as OpenAI's own SDKs add new ones
 over time; a field of the wrong type or out of range is a 400 naming it.
 
-The fine-tuning API's bodies are in `shared.schemas` (the CLI reads them too); errors have one
-shape, `shared.errors.error_body`.
+The fine-tuning API's bodies are in `shared.contracts.schemas` (the CLI reads them too); errors
+have one shape, `shared.contracts.errors.error_body`.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from services.gateway.core.agents.runner import AgentRequest
 from services.gateway.core.rag import RagOptions
 from services.gateway.core.serving import CompletionRequest
-from shared.errors import InvalidRequestError
-from shared.names import KnowledgeBaseName
-from shared.prompts import Message
-from shared.schemas import SearchMode
+from shared.contracts.errors import InvalidRequestError
+from shared.contracts.names import KnowledgeBaseName
+from shared.contracts.prompts import Message
+from shared.contracts.schemas import SearchMode
 
 MAX_STOP_SEQUENCES = 4
 MAX_STOP_CHARS = 512

@@ -14,7 +14,7 @@ from pydantic import MISSING, BaseModel, Field
 from services.gateway.core import rag
 from services.gateway.core.generation import ModelInfo
 from services.gateway.core.serving import Completion, Usage
-from shared.generation.events import FinishReason
+from shared.models.generation.events import FinishReason
 
 
 class CompletionUsage(BaseModel):

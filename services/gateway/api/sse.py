@@ -21,8 +21,8 @@ from services.gateway.api.responses import (
 )
 from services.gateway.core import rag
 from services.gateway.core.serving import Usage
-from shared.errors import FineRAGError, error_body
-from shared.generation.events import Finished, FinishReason, TextDelta
+from shared.contracts.errors import FineRAGError, error_body
+from shared.models.generation.events import Finished, FinishReason, TextDelta
 
 log = logging.getLogger("finerag.gateway.sse")
 

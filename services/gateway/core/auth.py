@@ -12,9 +12,9 @@ import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from shared.errors import AuthenticationError
-from shared.names import knowledge_base_not_found
-from shared.settings import ApiKey
+from shared.contracts.errors import AuthenticationError
+from shared.contracts.names import knowledge_base_not_found
+from shared.infrastructure.settings import ApiKey
 
 
 def key_id(key: str) -> str:

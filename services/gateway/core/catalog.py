@@ -11,9 +11,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from services.gateway.core.generation import ModelInfo
-from shared.errors import InvalidRequestError, NotFoundError
-from shared.registry import list_cards, read_card
-from shared.settings import Settings
+from shared.contracts.errors import InvalidRequestError, NotFoundError
+from shared.infrastructure.registry import list_cards, read_card
+from shared.infrastructure.settings import Settings
 
 
 def list_served_models(settings: Settings) -> list[ModelInfo]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from shared.errors import ServiceUnavailableError
+from shared.contracts.errors import ServiceUnavailableError
 
 
 class ConcurrencyLimit:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from shared.errors import InvalidRequestError
+from shared.contracts.errors import InvalidRequestError
 
 SourceT = TypeVar("SourceT")
 

@@ -16,8 +16,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from shared.errors import NotFoundError
-from shared.prompts import Message
+from shared.contracts.errors import NotFoundError
+from shared.contracts.prompts import Message
 
 Rating = Literal["up", "down"]
 

@@ -1,7 +1,8 @@
 """Fine-tuning jobs as the gateway sees them: validate, record in Redis, send to queue `train`.
 
-The gateway never imports trainer code: it writes the job record (shared.jobs) and sends the
-Celery task by name (shared.queues). The worker re-reads everything from the record.
+The gateway never imports trainer code: it writes the job record (shared.infrastructure.jobs) and
+sends the Celery task by name (shared.contracts.queues). The worker re-reads everything from the
+record.
 """
 
 from __future__ import annotations
@@ -13,12 +14,10 @@ from typing import Any
 from celery import Celery
 from pydantic import ValidationError
 
-from shared.errors import InvalidRequestError
-from shared.files import FileStore
-from shared.jobs import JobStore, new_job_id
-from shared.names import check_kb_name
-from shared.queues import TRAIN_QUEUE, TRAIN_TASK
-from shared.schemas import (
+from shared.contracts.errors import InvalidRequestError
+from shared.contracts.names import check_kb_name
+from shared.contracts.queues import TRAIN_QUEUE, TRAIN_TASK
+from shared.contracts.schemas import (
     CursorPage,
     FileObject,
     FineTuningJob,
@@ -28,7 +27,9 @@ from shared.schemas import (
     TrainingOverrides,
     renamed_recipe_keys,
 )
-from shared.settings import Settings
+from shared.infrastructure.files import FileStore
+from shared.infrastructure.jobs import JobStore, new_job_id
+from shared.infrastructure.settings import Settings
 
 _HYPER_LIMITS: dict[str, tuple[type, float, float]] = {
     "n_epochs": (int, 1, 50),

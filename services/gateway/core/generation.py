@@ -1,5 +1,5 @@
 """What a backend is asked to generate (the events it answers with are the engine's:
-`shared.generation.events`), and the models it serves."""
+`shared.models.generation.events`), and the models it serves."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from shared.generation.events import GenerationEvent, SamplingParams
-from shared.prompts import Message
+from shared.contracts.prompts import Message
+from shared.models.generation.events import GenerationEvent, SamplingParams
 
 
 @dataclass(frozen=True)

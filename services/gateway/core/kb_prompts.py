@@ -11,7 +11,7 @@ Read from the YAML file named by FINERAG_KB_PROMPTS_FILE:
             sources: [{text: "The Pro plan costs $12.", doc_id: pricing.md, section: Plans}]
             answer: "The Pro plan costs $12 [1]."
 
-Everything here only feeds `shared.prompts.grounded_messages()`'s parameters, so the
+Everything here only feeds `shared.contracts.prompts.grounded_messages()`'s parameters, so the
 evaluation can switch each option and measure it against the same template.
 """
 
@@ -22,7 +22,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.prompts import FewShotExample, Source
+from shared.contracts.prompts import FewShotExample, Source
 
 
 class SourceConfig(BaseModel):

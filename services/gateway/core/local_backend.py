@@ -7,11 +7,11 @@ from collections.abc import Callable, Sequence
 
 from services.gateway.core.catalog import check_served, list_served_models
 from services.gateway.core.generation import GenerationRequest, ModelInfo
-from shared.errors import InvalidRequestError
-from shared.generation.engine import Engine, JobStream, Submission
-from shared.generation.events import SamplingParams
-from shared.prompts import Message
-from shared.settings import Settings
+from shared.contracts.errors import InvalidRequestError
+from shared.contracts.prompts import Message
+from shared.infrastructure.settings import Settings
+from shared.models.generation.engine import Engine, JobStream, Submission
+from shared.models.generation.events import SamplingParams
 
 
 class LocalBackend:

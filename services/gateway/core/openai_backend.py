@@ -18,17 +18,17 @@ import httpx
 
 from services.gateway.core.catalog import check_served, list_served_models
 from services.gateway.core.generation import GenerationRequest, ModelInfo
-from shared.chat_encoding import encode_chat
-from shared.errors import (
+from shared.contracts.errors import (
     FineRAGError,
     InvalidRequestError,
     NotFoundError,
     ServiceUnavailableError,
     UpstreamError,
 )
-from shared.generation.events import Finished, GenerationEvent, TextDelta
-from shared.prompts import Message
-from shared.settings import Settings
+from shared.contracts.prompts import Message
+from shared.infrastructure.settings import Settings
+from shared.models.chat_encoding import encode_chat
+from shared.models.generation.events import Finished, GenerationEvent, TextDelta
 
 log = logging.getLogger("finerag.gateway.upstream")
 
@@ -130,7 +130,7 @@ class OpenAIBackend:
         )
         self._tokenizer: Any = None
         try:
-            from shared.modeling import load_tokenizer
+            from shared.models.loading import load_tokenizer
 
             self._tokenizer = load_tokenizer(settings.base_model)
         except Exception as exc:  # no local copy of the tokenizer: estimate from characters

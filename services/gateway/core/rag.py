@@ -7,10 +7,10 @@ from dataclasses import asdict, dataclass
 
 from services.gateway.core.context_budget import fit_sources
 from services.gateway.core.kb_prompts import KnowledgeBasePrompts
-from shared.errors import InvalidRequestError, ServiceUnavailableError
-from shared.prompts import Message, Source, grounded_messages
-from shared.retrieval_client import RetrievalClient
-from shared.schemas import MAX_QUERY_CHARS, SearchHit, SearchMode, SearchRequest
+from shared.contracts.errors import InvalidRequestError, ServiceUnavailableError
+from shared.contracts.prompts import Message, Source, grounded_messages
+from shared.contracts.schemas import MAX_QUERY_CHARS, SearchHit, SearchMode, SearchRequest
+from shared.infrastructure.retrieval_client import RetrievalClient
 
 
 @dataclass(frozen=True)

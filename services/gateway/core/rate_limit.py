@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from shared.errors import RateLimitError
+from shared.contracts.errors import RateLimitError
 
 log = logging.getLogger("finerag.gateway.rate_limit")
 

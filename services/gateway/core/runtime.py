@@ -15,8 +15,8 @@ from services.gateway.core.kb_prompts import KnowledgeBasePrompts, load_kb_promp
 from services.gateway.core.metrics import GatewayMetrics
 from services.gateway.core.rate_limit import RateLimiter
 from services.gateway.core.serving import CompletionService
-from shared.retrieval_client import HttpRetrievalClient, RetrievalClient
-from shared.settings import Settings
+from shared.infrastructure.retrieval_client import HttpRetrievalClient, RetrievalClient
+from shared.infrastructure.settings import Settings
 
 log = logging.getLogger("finerag.gateway")
 

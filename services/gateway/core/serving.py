@@ -19,16 +19,16 @@ from services.gateway.core.generation import Backend, GenerationRequest
 from services.gateway.core.kb_prompts import KnowledgeBasePrompts
 from services.gateway.core.metrics import GatewayMetrics
 from services.gateway.core.rag import Citation, RagOptions, build_grounded_prompt
-from shared.generation.events import (
+from shared.contracts.prompts import Message
+from shared.infrastructure.retrieval_client import RetrievalClient
+from shared.infrastructure.settings import Settings
+from shared.models.generation.events import (
     Finished,
     FinishReason,
     GenerationEvent,
     SamplingParams,
     TextDelta,
 )
-from shared.prompts import Message
-from shared.retrieval_client import RetrievalClient
-from shared.settings import Settings
 
 Kind = Literal["chat", "text"]
 

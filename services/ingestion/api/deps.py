@@ -9,8 +9,8 @@ from celery import Celery
 from fastapi import Depends, Request
 
 from services.ingestion.core.jobs import JobStore
-from shared.retrieval_client import RetrievalClient
-from shared.settings import Settings
+from shared.infrastructure.retrieval_client import RetrievalClient
+from shared.infrastructure.settings import Settings
 
 
 @dataclass

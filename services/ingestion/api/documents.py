@@ -16,9 +16,13 @@ from services.ingestion.api.deps import ContextDep
 from services.ingestion.api.uploads import save_uploads, too_large
 from services.ingestion.core.jobs import IngestionJob, StoredItem, new_job_id, upload_dir
 from services.ingestion.core.pipeline import delete_document as delete_stored_document
-from shared.errors import InvalidRequestError, ServiceUnavailableError, UnsupportedMediaTypeError
-from shared.names import check_kb_name
-from shared.queues import INGEST_QUEUE, INGEST_TASK
+from shared.contracts.errors import (
+    InvalidRequestError,
+    ServiceUnavailableError,
+    UnsupportedMediaTypeError,
+)
+from shared.contracts.names import check_kb_name
+from shared.contracts.queues import INGEST_QUEUE, INGEST_TASK
 
 router = APIRouter(prefix="/v1/knowledge-bases", tags=["documents"])
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from shared.errors import error_body
+from shared.contracts.errors import error_body
 
 router = APIRouter(tags=["health"])
 

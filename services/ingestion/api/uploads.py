@@ -9,7 +9,7 @@ from starlette.datastructures import UploadFile
 
 from services.ingestion.core.jobs import StoredItem
 from services.ingestion.core.parsing import check_supported
-from shared.errors import InvalidRequestError, PayloadTooLargeError
+from shared.contracts.errors import InvalidRequestError, PayloadTooLargeError
 
 _READ_BLOCK = 1 << 20
 

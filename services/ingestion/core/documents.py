@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from shared.errors import InvalidRequestError
+from shared.contracts.errors import InvalidRequestError
 
 
 class UnreadableDocumentError(InvalidRequestError):

@@ -18,7 +18,7 @@ import redis
 from pydantic import BaseModel, Field
 
 from services.ingestion.core.pipeline import DocumentResult, FileError, IngestItem, Outcome
-from shared.errors import NotFoundError
+from shared.contracts.errors import NotFoundError
 
 JobStatus = Literal["queued", "running", "succeeded", "failed"]
 TERMINAL: frozenset[str] = frozenset({"succeeded", "failed"})

@@ -15,9 +15,9 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from services.ingestion.core.documents import ParsedDocument, Section, UnreadableDocumentError
-from shared.errors import InvalidRequestError, UnsupportedMediaTypeError
-from shared.schemas import content_hash
-from shared.wire_json import read_json, split_jsonl_lines
+from shared.contracts.errors import InvalidRequestError, UnsupportedMediaTypeError
+from shared.contracts.schemas import content_hash
+from shared.contracts.wire_json import read_json, split_jsonl_lines
 
 SUPPORTED_SUFFIXES = (".md", ".markdown", ".txt", ".html", ".htm", ".pdf", ".jsonl")
 

@@ -20,9 +20,9 @@ from services.ingestion.core.chunking import Chunker
 from services.ingestion.core.documents import ParsedDocument
 from services.ingestion.core.parsing import parse_file, parse_record
 from services.ingestion.core.retrying import RetryPolicy
-from shared.errors import FineRAGError, NotFoundError
-from shared.retrieval_client import DocumentInfo, RetrievalClient
-from shared.schemas import MAX_CHUNKS_PER_UPSERT, Chunk
+from shared.contracts.errors import FineRAGError, NotFoundError
+from shared.contracts.schemas import MAX_CHUNKS_PER_UPSERT, Chunk
+from shared.infrastructure.retrieval_client import DocumentInfo, RetrievalClient
 
 log = logging.getLogger("finerag.ingestion")
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ParamSpec, TypeVar
 
-from shared.errors import ServiceUnavailableError
+from shared.contracts.errors import ServiceUnavailableError
 
 log = logging.getLogger("finerag.ingestion")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from shared.embedding_model import resolve_embedding_model
+from shared.models.embedding import resolve_embedding_model
 
 # Counts the tokens of each text (no special tokens), in order.
 TokenCounter = Callable[[Sequence[str]], list[int]]

@@ -9,9 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.retrieval.api.deps import IndexDep
 from services.retrieval.api.prometheus import CHUNKS_UPSERTED, POINTS_DELETED
-from shared.errors import NotFoundError
-from shared.retrieval_client import DocumentInfo
-from shared.schemas import MAX_CHUNKS_PER_UPSERT, Chunk
+from shared.contracts.errors import NotFoundError
+from shared.contracts.schemas import MAX_CHUNKS_PER_UPSERT, Chunk
+from shared.infrastructure.retrieval_client import DocumentInfo
 
 router = APIRouter(prefix="/v1/collections", tags=["collections"])
 

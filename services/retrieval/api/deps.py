@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from services.retrieval.core.index import KnowledgeIndex
-from shared.errors import ServiceUnavailableError
+from shared.contracts.errors import ServiceUnavailableError
 
 
 def get_index(request: Request) -> KnowledgeIndex:

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 
 from services.retrieval.api.deps import IndexDep
 from services.retrieval.api.prometheus import SEARCH_SECONDS
-from shared.schemas import SearchRequest, SearchResponse
+from shared.contracts.schemas import SearchRequest, SearchResponse
 
 router = APIRouter(prefix="/v1/collections", tags=["search"])
 

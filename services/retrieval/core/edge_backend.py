@@ -41,7 +41,7 @@ from services.retrieval.core.backend import (
 )
 from services.retrieval.core.edge_maintenance import Optimizer
 from services.retrieval.core.sparse import SparseTerms
-from shared.files import write_text_atomically
+from shared.infrastructure.files import write_text_atomically
 
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"

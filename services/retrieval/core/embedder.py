@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from shared.embedding_model import resolve_embedding_model
+from shared.models.embedding import resolve_embedding_model
 
 log = logging.getLogger("finerag.retrieval.embedder")
 

@@ -1,7 +1,7 @@
 """The knowledge index: embeds chunks and queries, stores and searches them per knowledge base.
 
 This is the retrieval core. The HTTP service and the embedded mode (`finerag.embedded`) both
-call it; it raises domain errors (`shared.errors`) and never imports web code.
+call it; it raises domain errors (`shared.contracts.errors`) and never imports web code.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from typing import Any
 from services.retrieval.core import sparse
 from services.retrieval.core.embedder import Embedder
 from services.retrieval.core.store import FILTERABLE_FIELDS, ChunkStore, StoredChunk
-from shared.errors import InvalidRequestError
-from shared.names import check_kb_name, knowledge_base_not_found
-from shared.retrieval_client import DocumentInfo
-from shared.schemas import Chunk, SearchHit, SearchRequest, SearchResponse
-from shared.settings import Settings
+from shared.contracts.errors import InvalidRequestError
+from shared.contracts.names import check_kb_name, knowledge_base_not_found
+from shared.contracts.schemas import Chunk, SearchHit, SearchRequest, SearchResponse
+from shared.infrastructure.retrieval_client import DocumentInfo
+from shared.infrastructure.settings import Settings
 
 # Passages embedded per call while upserting a large batch.
 EMBED_BATCH = 256

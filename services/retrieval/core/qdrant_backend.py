@@ -33,7 +33,7 @@ from services.retrieval.core.backend import (
     VectorQuery,
 )
 from services.retrieval.core.sparse import SparseTerms
-from shared.settings import Settings
+from shared.infrastructure.settings import Settings
 
 MANIFEST_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "finerag:manifest"))
 _MANIFEST_KEY = "finerag_manifest"

@@ -50,9 +50,9 @@ from services.retrieval.core.backend import (
     visible,
 )
 from services.retrieval.core.sparse import SparseTerms
-from shared.retrieval_client import DocumentInfo
-from shared.schemas import Chunk, SearchMode
-from shared.settings import Settings
+from shared.contracts.schemas import Chunk, SearchMode
+from shared.infrastructure.retrieval_client import DocumentInfo
+from shared.infrastructure.settings import Settings
 
 # Candidates each vector contributes to the fusion, per result asked for.
 PREFETCH_FACTOR = 4

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from shared.schemas import Chunk
+from shared.contracts.schemas import Chunk
 from tests.integration.gateway_processes import REDIS_TEST_URL
 from tests.integration.processes import PYTHON, ManagedProcess, free_port
 

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from shared.fastapi_guards import MULTIPART_ALLOWANCE_BYTES
+from shared.infrastructure.fastapi_guards import MULTIPART_ALLOWANCE_BYTES
 from tests.integration.hardening.stack import (
     DEEP,
     HIDDEN_KB,

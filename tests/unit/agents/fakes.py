@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 from services.gateway.core.agents.steps import AgentTools
-from shared.errors import ServiceUnavailableError
-from shared.schemas import SearchHit, SearchRequest, SearchResponse
+from shared.contracts.errors import ServiceUnavailableError
+from shared.contracts.schemas import SearchHit, SearchRequest, SearchResponse
 
 DOCS = {
     "products/nimbus.md": "Nimbus headphones. Model code: NB-200. Price: $149. Weight: 0.3 kg.",

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from shared.agent_prompts import (
+from shared.contracts.agent_prompts import (
     AgentParseError,
     Extraction,
     Quantity,
@@ -18,7 +18,7 @@ from shared.agent_prompts import (
     parse_extraction,
     parse_sub_questions,
 )
-from shared.prompts import Source
+from shared.contracts.prompts import Source
 
 
 def test_sub_questions_round_trip_and_are_capped():

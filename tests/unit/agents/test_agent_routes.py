@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 
 from services.gateway.app import create_app
 from services.gateway.core.agents.runner import AgentService
-from shared.prompts import ABSTENTION
+from shared.contracts.prompts import ABSTENTION
 from tests.unit.agents.fakes import FakeRetrieval, tools_with
 from tests.unit.gateway.fakes import ScriptedBackend, fake_runtime
 

@@ -12,7 +12,7 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.types import Command
 
 from services.gateway.core.agents import calculate, research, support
-from shared.prompts import ABSTENTION
+from shared.contracts.prompts import ABSTENTION
 from tests.unit.agents.fakes import FakeRetrieval, tools_with
 
 

@@ -9,7 +9,7 @@ from pydantic import SecretStr
 
 from services.gateway.core.agents.checkpoints import open_checkpointer
 from services.gateway.core.agents.runner import AgentRequest, AgentService
-from shared.settings import Settings
+from shared.infrastructure.settings import Settings
 from tests.unit.agents.fakes import FakeRetrieval
 from tests.unit.gateway.fakes import ScriptedBackend
 

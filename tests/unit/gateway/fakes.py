@@ -11,10 +11,10 @@ import torch
 
 from services.gateway.core.generation import GenerationRequest, ModelInfo
 from services.gateway.core.runtime import GatewayRuntime, build_runtime
-from shared.errors import NotFoundError
-from shared.generation.events import Finished, GenerationEvent, TextDelta
-from shared.prompts import Message
-from shared.settings import Settings
+from shared.contracts.errors import NotFoundError
+from shared.contracts.prompts import Message
+from shared.infrastructure.settings import Settings
+from shared.models.generation.events import Finished, GenerationEvent, TextDelta
 
 
 class ScriptedBackend:

@@ -9,8 +9,8 @@ import pytest
 from flask import Flask
 
 from services.gateway.app import create_app
-from shared.errors import NotFoundError, RateLimitError
-from shared.settings import Settings
+from shared.contracts.errors import NotFoundError, RateLimitError
+from shared.infrastructure.settings import Settings
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ import pytest
 from pydantic import SecretStr
 
 from services.gateway.core.auth import authenticate, key_id
-from shared.errors import AuthenticationError, NotFoundError
-from shared.settings import ApiKey, Settings
+from shared.contracts.errors import AuthenticationError, NotFoundError
+from shared.infrastructure.settings import ApiKey, Settings
 
 KEYS = [ApiKey(key=SecretStr("alpha-key-123")), ApiKey(key=SecretStr("beta-key-456"))]
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from services.gateway.core.catalog import check_served, list_served_models, resolve_alias
-from shared.errors import NotFoundError
-from shared.registry import ModelCard, write_card
-from shared.settings import Settings
+from shared.contracts.errors import NotFoundError
+from shared.infrastructure.registry import ModelCard, write_card
+from shared.infrastructure.settings import Settings
 
 
 def _entry(settings: Settings, name: str, created: str, promoted: bool) -> None:

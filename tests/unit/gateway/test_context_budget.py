@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import pytest
 
 from services.gateway.core.context_budget import fit_sources
-from shared.errors import InvalidRequestError
+from shared.contracts.errors import InvalidRequestError
 
 
 def _counter(base: int, sizes: dict[str, int]):

@@ -10,7 +10,7 @@ import pytest
 
 from finerag.cli import main
 from services.gateway.core.feedback_store import FeedbackStore, feedback_db_path
-from shared.settings import get_settings
+from shared.infrastructure.settings import get_settings
 
 
 @pytest.fixture

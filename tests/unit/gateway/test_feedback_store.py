@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from services.gateway.core.feedback_store import FeedbackStore
-from shared.errors import NotFoundError
+from shared.contracts.errors import NotFoundError
 
 PROMPT = [{"role": "system", "content": "S"}, {"role": "user", "content": "Q?"}]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from services.gateway.core.fine_tuning import FineTuningService
-from shared.errors import InvalidRequestError
+from shared.contracts.errors import InvalidRequestError
 
 
 def test_knobs_pass_under_their_trl_names():

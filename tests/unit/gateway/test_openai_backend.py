@@ -10,9 +10,9 @@ import pytest
 
 from services.gateway.core.generation import GenerationRequest
 from services.gateway.core.openai_backend import OpenAIBackend
-from shared.errors import InvalidRequestError, NotFoundError, ServiceUnavailableError
-from shared.generation.events import Finished, SamplingParams, TextDelta
-from shared.settings import Settings
+from shared.contracts.errors import InvalidRequestError, NotFoundError, ServiceUnavailableError
+from shared.infrastructure.settings import Settings
+from shared.models.generation.events import Finished, SamplingParams, TextDelta
 
 
 def _sse(*chunks: dict) -> bytes:

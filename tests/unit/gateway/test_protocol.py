@@ -10,7 +10,7 @@ from services.gateway.api.protocol import (
     FeedbackRequest,
     parse_body,
 )
-from shared.errors import InvalidRequestError
+from shared.contracts.errors import InvalidRequestError
 
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
 

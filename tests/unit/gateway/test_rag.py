@@ -8,8 +8,8 @@ import pytest
 
 from services.gateway.core.kb_prompts import KnowledgeBasePrompt, KnowledgeBasePrompts
 from services.gateway.core.rag import RagOptions, build_grounded_prompt
-from shared.errors import InvalidRequestError, ServiceUnavailableError
-from shared.schemas import SearchHit, SearchRequest, SearchResponse
+from shared.contracts.errors import InvalidRequestError, ServiceUnavailableError
+from shared.contracts.schemas import SearchHit, SearchRequest, SearchResponse
 
 
 class StandInRetrieval:

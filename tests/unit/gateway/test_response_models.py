@@ -41,9 +41,7 @@ from services.gateway.app import create_app
 from services.gateway.core.catalog import check_served, list_served_models
 from services.gateway.core.generation import ModelInfo
 from services.gateway.core.runtime import build_runtime
-from shared.jobs import JobStore
-from shared.registry import ModelCard, write_card
-from shared.schemas import (
+from shared.contracts.schemas import (
     CursorPage,
     FileObject,
     FineTuningJob,
@@ -51,7 +49,9 @@ from shared.schemas import (
     FineTuningJobEvent,
     ListPage,
 )
-from shared.settings import Settings
+from shared.infrastructure.jobs import JobStore
+from shared.infrastructure.registry import ModelCard, write_card
+from shared.infrastructure.settings import Settings
 from tests.unit.gateway.fakes import MemoryRedis, ScriptedBackend
 from tests.unit.gateway.test_routes import OneDocRetrieval
 

@@ -11,8 +11,8 @@ import pytest
 from flask.testing import FlaskClient
 
 from services.gateway.app import create_app
-from shared.schemas import SearchHit, SearchRequest, SearchResponse
-from shared.settings import Settings
+from shared.contracts.schemas import SearchHit, SearchRequest, SearchResponse
+from shared.infrastructure.settings import Settings
 from tests.unit.gateway.fakes import ScriptedBackend, fake_runtime
 
 KEY = "unit-key-1"

@@ -6,8 +6,8 @@ import json
 
 from services.gateway.api.sse import DONE, ChunkWriter, sse_event, stream_events
 from services.gateway.core.rag import Citation
-from shared.errors import ServiceUnavailableError
-from shared.generation.events import Finished, TextDelta
+from shared.contracts.errors import ServiceUnavailableError
+from shared.models.generation.events import Finished, TextDelta
 
 
 def _parse(lines: list[str]) -> list[dict]:

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from shared.generation.adapters import AdapterCache
-from shared.registry import ModelCard, write_card
+from shared.infrastructure.registry import ModelCard, write_card
+from shared.models.generation.adapters import AdapterCache
 from tests.unit.gateway.fakes import micro_llama
 
 
@@ -19,7 +19,7 @@ def _base():
 def _publish(models_dir: Path, name: str, seed: int) -> None:
     from peft import get_peft_model
 
-    from shared.modeling import lora_config
+    from shared.models.loading import lora_config
 
     model = get_peft_model(_base(), lora_config(r=4, alpha=8))
     generator = torch.Generator().manual_seed(seed)

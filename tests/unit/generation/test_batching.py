@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from shared.generation.batching import BatchQueue, BatchScheduler
+from shared.models.generation.batching import BatchQueue, BatchScheduler
 
 
 def test_a_full_batch_leaves_at_once():

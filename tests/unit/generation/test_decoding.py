@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from shared.errors import ServiceUnavailableError
-from shared.generation.decoding import (
+from shared.contracts.errors import ServiceUnavailableError
+from shared.models.generation.decoding import (
     MIN_SHARED_PREFIX,
     GenerationJob,
     generate_batch,
@@ -14,8 +14,8 @@ from shared.generation.decoding import (
     sample_tokens,
     shared_prefix_length,
 )
-from shared.generation.events import Finished, SamplingParams, TextDelta
-from shared.generation.stop_text import StopText
+from shared.models.generation.events import Finished, SamplingParams, TextDelta
+from shared.models.generation.stop_text import StopText
 from tests.unit.gateway.fakes import micro_llama
 
 PAD, EOS = 0, 1
@@ -240,7 +240,7 @@ def test_the_reserved_cache_gives_the_logits_of_transformers_dynamic_cache():
     """Prefill, decode, drop a row, grow past the reserve: the same logits as `DynamicCache`."""
     from transformers import DynamicCache
 
-    from shared.generation.kv_cache import reserved_cache
+    from shared.models.generation.kv_cache import reserved_cache
 
     model = micro_llama()
     ids = torch.randint(

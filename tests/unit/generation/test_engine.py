@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from shared.generation.engine import Engine, Submission
-from shared.generation.events import SamplingParams
+from shared.models.generation.engine import Engine, Submission
+from shared.models.generation.events import SamplingParams
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.generation.stop_text import StopText
+from shared.models.generation.stop_text import StopText
 
 
 def _decode(ids):
@@ -85,7 +85,7 @@ def test_decoding_is_incremental():
 def test_streamed_text_equals_the_whole_decode_on_real_tokenizers(template, request):
     """Incremental text on the two chat templates' tokenizers equals decoding every id at once,
     for mixed scripts, emoji split across tokens, and runs of spaces."""
-    from shared.modeling import load_tokenizer
+    from shared.models.loading import load_tokenizer
 
     folder = request.getfixturevalue("tiny_model_dir" if template == "llama31" else "smollm2_dir")
     tokenizer = load_tokenizer(folder)

@@ -8,8 +8,8 @@ from fastapi.testclient import TestClient
 from services.ingestion.api.deps import IngestionContext
 from services.ingestion.api.uploads import doc_id_from_filename
 from services.ingestion.app import create_app
-from shared.errors import InvalidRequestError
-from shared.settings import Settings
+from shared.contracts.errors import InvalidRequestError
+from shared.infrastructure.settings import Settings
 
 
 class NoJobs:

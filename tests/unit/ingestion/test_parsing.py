@@ -9,8 +9,8 @@ import pytest
 
 from services.ingestion.core.documents import UnreadableDocumentError
 from services.ingestion.core.parsing import parse_file
-from shared.errors import UnsupportedMediaTypeError
-from shared.schemas import content_hash
+from shared.contracts.errors import UnsupportedMediaTypeError
+from shared.contracts.schemas import content_hash
 
 
 def test_markdown_headings_become_section_paths_and_fences_are_not_headings():

@@ -19,9 +19,9 @@ from services.ingestion.core.pipeline import (
 )
 from services.ingestion.core.retrying import RetryPolicy
 from services.ingestion.core.tokens import load_token_counter
-from shared.errors import NotFoundError, ServiceUnavailableError
-from shared.retrieval_client import DocumentInfo
-from shared.schemas import Chunk, SearchRequest, SearchResponse
+from shared.contracts.errors import NotFoundError, ServiceUnavailableError
+from shared.contracts.schemas import Chunk, SearchRequest, SearchResponse
+from shared.infrastructure.retrieval_client import DocumentInfo
 
 
 class MemoryRetrieval:

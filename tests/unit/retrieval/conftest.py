@@ -11,7 +11,7 @@ import pytest
 
 from services.retrieval.core.index import KnowledgeIndex
 from services.retrieval.core.store import ChunkStore
-from shared.settings import Settings
+from shared.infrastructure.settings import Settings
 
 
 class BagOfWordsEmbedder:

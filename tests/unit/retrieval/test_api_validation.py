@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from services.retrieval.app import create_app
-from shared.settings import Settings
+from shared.infrastructure.settings import Settings
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ import random
 from services.retrieval.core import sparse
 from services.retrieval.core.edge_backend import CURRENT
 from services.retrieval.core.store import ChunkStore, StoredChunk
-from shared.schemas import Chunk
-from shared.settings import Settings
+from shared.contracts.schemas import Chunk
+from shared.infrastructure.settings import Settings
 
 DIM = 16
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from services.retrieval.core.embedder import SINGLE_THREAD_MAX_TEXTS, Embedder
-from shared.settings import Settings
+from shared.infrastructure.settings import Settings
 
 
 @pytest.fixture

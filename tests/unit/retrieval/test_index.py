@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from services.retrieval.core.index import KnowledgeIndex
-from shared.errors import InvalidRequestError, NotFoundError
-from shared.schemas import Chunk, SearchRequest
+from shared.contracts.errors import InvalidRequestError, NotFoundError
+from shared.contracts.schemas import Chunk, SearchRequest
 
 FACTS = {
     "pricing.md": "The Pro plan costs 49 dollars per month.",

@@ -9,8 +9,8 @@ import pytest
 from finerag.cli import main
 from services.retrieval.core.index import KnowledgeIndex
 from services.retrieval.core.store import ChunkStore, migrate
-from shared.schemas import Chunk, SearchRequest
-from shared.settings import Settings, get_settings
+from shared.contracts.schemas import Chunk, SearchRequest
+from shared.infrastructure.settings import Settings, get_settings
 from tests.unit.retrieval.conftest import BagOfWordsEmbedder
 
 TOPICS = ("warranty claim", "return window", "filter cartridge", "firmware update", "courier")

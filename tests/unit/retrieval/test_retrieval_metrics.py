@@ -1,4 +1,4 @@
-"""Recall@k, MRR and nDCG@k (shared.retrieval_metrics)."""
+"""Recall@k, MRR and nDCG@k (services.evaluation.retrieval_metrics)."""
 
 from __future__ import annotations
 
@@ -6,14 +6,14 @@ import math
 
 import pytest
 
-from shared.retrieval_metrics import (
+from services.evaluation.retrieval_metrics import (
     evaluate_retrieval,
     ndcg_at_k,
     recall_at_k,
     reciprocal_rank,
     score_rankings,
 )
-from shared.schemas import QACase, SearchHit, SearchRequest, SearchResponse
+from shared.contracts.schemas import QACase, SearchHit, SearchRequest, SearchResponse
 
 
 def test_recall_counts_relevant_documents_in_the_first_k_hits():

@@ -11,8 +11,8 @@ from services.retrieval.core import sparse
 from services.retrieval.core.backend import Manifest, Point, Selection
 from services.retrieval.core.index import KnowledgeIndex
 from services.retrieval.core.store import ChunkStore
-from shared.schemas import Chunk, SearchRequest
-from shared.settings import Settings
+from shared.contracts.schemas import Chunk, SearchRequest
+from shared.infrastructure.settings import Settings
 from tests.unit.retrieval.conftest import BagOfWordsEmbedder
 
 

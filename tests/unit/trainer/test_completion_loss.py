@@ -9,8 +9,8 @@ import torch.nn.functional as F  # noqa: N812
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from services.trainer.completion_loss import completion_loss, completion_positions
-from shared.errors import InvalidRequestError
-from shared.modeling import decoder_linear_names, lora_config
+from shared.contracts.errors import InvalidRequestError
+from shared.models.loading import decoder_linear_names, lora_config
 
 
 def _model(layers: int = 2) -> LlamaForCausalLM:

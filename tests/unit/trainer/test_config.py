@@ -9,8 +9,8 @@ import yaml
 
 from services.trainer.config import CONFIGS_DIR, RecipeConfig, load_config, parse_overrides
 from services.trainer.memory import estimate_memory, lora_parameter_count
-from shared.errors import InvalidRequestError
-from shared.schemas import RENAMED_RECIPE_KEYS, TrainingOverrides
+from shared.contracts.errors import InvalidRequestError
+from shared.contracts.schemas import RENAMED_RECIPE_KEYS, TrainingOverrides
 
 
 def _dataset(tmp_path: Path) -> Path:

@@ -9,9 +9,9 @@ import pytest
 from transformers import AutoTokenizer
 
 from services.trainer.labels import label_example
-from shared.chat_data import to_prompt_completion
-from shared.modeling import turn_end_token_ids
-from shared.prompts import ABSTENTION, Source, cite, grounded_messages, render_prompt
+from shared.contracts.chat_data import to_prompt_completion
+from shared.contracts.prompts import ABSTENTION, Source, cite, grounded_messages, render_prompt
+from shared.models.loading import turn_end_token_ids
 
 SOURCES = [
     Source("The Viaxsto Plus plan costs $46.95 a month.", doc_id="pricing.md", section="Plus"),
@@ -29,7 +29,7 @@ def tokenizer(tiny_model_dir: Path):
 )
 def any_tokenizer(request: pytest.FixtureRequest):
     """The tiny model's Llama 3.1 template, then SmolLM2's ChatML."""
-    from shared.modeling import load_tokenizer
+    from shared.models.loading import load_tokenizer
 
     return load_tokenizer(request.getfixturevalue(request.param))
 
@@ -60,7 +60,7 @@ def test_trl_masks_the_same_tokens(tokenizer, tmp_path: Path):
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
-    from shared.modeling import DeviceProfile, load_base_model
+    from shared.models.loading import DeviceProfile, load_base_model
 
     messages = [
         *grounded_messages("What does the Viaxsto Plus plan cost?", SOURCES),

@@ -19,7 +19,7 @@ from services.trainer.packed_attention import (
     segment_boundaries,
     select_attention,
 )
-from shared.modeling import DeviceProfile
+from shared.models.loading import DeviceProfile
 
 # Two examples share one padded SDPA call (9 and 8 tokens), one runs alone (70).
 LENGTHS = (9, 70, 8)

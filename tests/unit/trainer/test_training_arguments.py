@@ -19,8 +19,8 @@ from services.trainer.training_args import (
     training_arguments,
     training_arguments_record,
 )
-from shared.modeling import DeviceProfile
-from shared.settings import Settings
+from shared.infrastructure.settings import Settings
+from shared.models.loading import DeviceProfile
 
 CPU = DeviceProfile("cpu", bf16=False)
 AMX_CPU = DeviceProfile("cpu", bf16=True)

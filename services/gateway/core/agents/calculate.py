@@ -30,7 +30,7 @@ from services.gateway.core.agents.steps import (
     failed,
     hit_record,
 )
-from shared.agent_prompts import (
+from shared.contracts.agent_prompts import (
     AgentParseError,
     Extraction,
     Quantity,
@@ -38,7 +38,7 @@ from shared.agent_prompts import (
     numbers_in,
     parse_extraction,
 )
-from shared.prompts import Message, Source, cite, is_abstention
+from shared.contracts.prompts import Message, Source, cite, is_abstention
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Numbers a calculation may use without a source: percentages and unit conversions.

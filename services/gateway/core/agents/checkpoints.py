@@ -13,7 +13,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from shared.settings import Settings
+from shared.infrastructure.settings import Settings
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from shared.agent_prompts import numbers_in
-from shared.prompts import is_abstention, parse_citations, strip_citations
+from shared.contracts.agent_prompts import numbers_in
+from shared.contracts.prompts import is_abstention, parse_citations, strip_citations
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=\S)|\n+")
 _CODE = re.compile(

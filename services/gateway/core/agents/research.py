@@ -27,8 +27,14 @@ from services.gateway.core.agents.steps import (
     failed,
     hit_record,
 )
-from shared.agent_prompts import AgentParseError, decompose_messages, parse_sub_questions
-from shared.prompts import Message, Source, grounded_messages, is_abstention, strip_citations
+from shared.contracts.agent_prompts import AgentParseError, decompose_messages, parse_sub_questions
+from shared.contracts.prompts import (
+    Message,
+    Source,
+    grounded_messages,
+    is_abstention,
+    strip_citations,
+)
 
 MAX_COMPOSE_ATTEMPTS = 2
 

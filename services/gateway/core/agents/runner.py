@@ -30,10 +30,10 @@ from services.gateway.core.concurrency import ConcurrencyLimit
 from services.gateway.core.generation import Backend, ModelInfo
 from services.gateway.core.rag import Citation
 from services.gateway.core.serving import Usage
-from shared.errors import InvalidRequestError, NotFoundError
-from shared.prompts import ABSTENTION, Message
-from shared.retrieval_client import RetrievalClient
-from shared.settings import Settings
+from shared.contracts.errors import InvalidRequestError, NotFoundError
+from shared.contracts.prompts import ABSTENTION, Message
+from shared.infrastructure.retrieval_client import RetrievalClient
+from shared.infrastructure.settings import Settings
 
 log = logging.getLogger("finerag.gateway.agents")
 

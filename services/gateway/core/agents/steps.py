@@ -16,10 +16,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, TypedDict
 
-from shared.errors import FineRAGError
-from shared.prompts import ABSTENTION, Message
-from shared.retrieval_client import RetrievalClient
-from shared.schemas import MAX_QUERY_CHARS, SearchHit, SearchRequest
+from shared.contracts.errors import FineRAGError
+from shared.contracts.prompts import ABSTENTION, Message
+from shared.contracts.schemas import MAX_QUERY_CHARS, SearchHit, SearchRequest
+from shared.infrastructure.retrieval_client import RetrievalClient
 
 log = logging.getLogger("finerag.gateway.agents")
 

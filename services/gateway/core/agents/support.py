@@ -30,8 +30,8 @@ from services.gateway.core.agents.steps import (
     as_node,
     hit_record,
 )
-from shared.agent_prompts import purchase_date_messages
-from shared.prompts import Message
+from shared.contracts.agent_prompts import purchase_date_messages
+from shared.contracts.prompts import Message
 
 MAX_ASKS = 2
 POLICY_QUERY = "Returns window: how many days after purchase a product can be returned"
