@@ -37,7 +37,14 @@ def collect(selection: Sequence[str], marker: str | None) -> list[str]:
     )
     if result.returncode not in (0, 5):
         raise SystemExit(f"collection failed:\n{result.stdout}\n{result.stderr}")
-    return [line for line in result.stdout.splitlines() if "::" in line and " " not in line]
+    # The ids come first, one per line (a parametrized one may hold spaces), then a blank line.
+    ids = []
+    for line in result.stdout.splitlines():
+        if not line.strip():
+            break
+        if "::" in line:
+            ids.append(line)
+    return ids
 
 
 def run_alone(test_id: str, timeout: float) -> tuple[str, float, str]:
