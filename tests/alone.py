@@ -6,6 +6,7 @@ never asked for, a file, a row in Redis, a module imported by someone else). Thi
     python -m tests.alone                       # every test (an hour or more on two cores)
     python -m tests.alone -m "not integration"  # the unit tests only
     python -m tests.alone tests/unit/gateway    # one folder
+    python -m tests.alone -m integration --by module  # each integration file alone
     make test-alone
 
 Results are appended to a JSON-lines file (`--results`, one line per test: id, outcome, seconds)
@@ -82,14 +83,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--results", type=Path, default=REPO / ".pytest_alone.jsonl")
     parser.add_argument("--resume", action="store_true", help="skip tests already passed")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per test")
+    parser.add_argument(
+        "--by",
+        choices=("test", "module"),
+        default="test",
+        help="test: each test alone (default); module: each test file alone, a quicker check "
+        "where a file's tests share an expensive stack (the integration tests)",
+    )
     args = parser.parse_args(argv)
 
     ids = collect(args.selection, args.marker)
+    if args.by == "module":
+        ids = list(dict.fromkeys(test_id.split("::")[0] for test_id in ids))
     done = passed_before(args.results) if args.resume else set()
     todo = [test_id for test_id in ids if test_id not in done]
     if not args.resume:
         args.results.unlink(missing_ok=True)
-    print(f"{len(ids)} tests collected, {len(todo)} to run alone", flush=True)
+    unit = "files" if args.by == "module" else "tests"
+    print(f"{len(ids)} {unit} collected, {len(todo)} to run alone", flush=True)
     failed: list[str] = []
     started = time.monotonic()
     with args.results.open("a") as out:
