@@ -7,6 +7,7 @@ never asked for, a file, a row in Redis, a module imported by someone else). Thi
     python -m tests.alone -m "not integration"  # the unit tests only
     python -m tests.alone tests/unit/gateway    # one folder
     python -m tests.alone -m integration --by module  # each integration file alone
+    python -m tests.alone --resume --jobs 2     # go on where a run stopped, two at a time
     make test-alone
 
 Results are appended to a JSON-lines file (`--results`, one line per test: id, outcome, seconds)
@@ -22,6 +23,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -90,6 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="test: each test alone (default); module: each test file alone, a quicker check "
         "where a file's tests share an expensive stack (the integration tests)",
     )
+    parser.add_argument("--jobs", type=int, default=1, help="processes at a time (default 1)")
     args = parser.parse_args(argv)
 
     ids = collect(args.selection, args.marker)
@@ -103,9 +106,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{len(ids)} {unit} collected, {len(todo)} to run alone", flush=True)
     failed: list[str] = []
     started = time.monotonic()
-    with args.results.open("a") as out:
-        for number, test_id in enumerate(todo, start=1):
-            outcome, seconds, tail = run_alone(test_id, args.timeout)
+    # With --jobs above 1 the tests still run one per process, several processes at a time.
+    with args.results.open("a") as out, ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        runs = pool.map(lambda test_id: (test_id, run_alone(test_id, args.timeout)), todo)
+        for number, (test_id, (outcome, seconds, tail)) in enumerate(runs, start=1):
             row = {"id": test_id, "outcome": outcome, "seconds": round(seconds, 1)}
             out.write(json.dumps(row) + "\n")
             out.flush()
