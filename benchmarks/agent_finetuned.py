@@ -18,6 +18,12 @@ questions (`--holdout demo`), plus, with `--holdout extended`, a seeded half of 
 reasoning questions (the split is written to OUT/holdout.json). The demo's own adapter trained
 on the extra half, so evaluate it with `--holdout demo`.
 
+The calculate agent's extract step can be given more practice: `--extract-orders N` asks each
+extraction over its sources in up to N orders, and `--drills N` adds up to N arithmetic drills
+per pattern (`finerag.sample_domain.generator.drill_records`: the question set's patterns over
+other products and plans) that read no page a held-out arithmetic question reads, the shared
+shipping and warranty pages aside (`allowed_drills`).
+
     cp -r /tmp/demo2 /tmp/agents-demo
     python -m benchmarks.agent_finetuned --demo /tmp/agents-demo --train --subtasks variants \
         --name acme-agents --holdout extended --out /tmp/agents-demo/eval-acme-agents
@@ -60,6 +66,38 @@ def holdout_ids(demo: Path, mode: str, seed: int) -> set[str]:
     return held
 
 
+def allowed_drills(qa: Path, held: set[str], per_pattern: int, seed: int) -> list[dict[str, Any]]:
+    """Up to `per_pattern` arithmetic drills of each pattern (`drill_records`) that read no
+    page a held-out arithmetic question reads (the pages every question of a pattern shares
+    aside: `SHARED_PAGES`), and that are worded as no held-out question or its variants: the
+    adapter never practises on a held-out product or plan, nor sees a held-out question."""
+    from finerag.sample_domain.generator import drill_records
+    from finerag.sample_domain.reasoning import SHARED_PAGES
+
+    cases = [json.loads(line) for line in qa.read_text(encoding="utf-8").splitlines() if line]
+    held_cases = [c for c in cases if c["id"] in held]
+    held_pages = {d for c in held_cases if c["type"] == "arithmetic" for d in c["source_ids"]}
+    held_pages -= set(SHARED_PAGES)
+    held_forms = {_form(q) for c in held_cases for q in _questions(c)}
+    rng = random.Random(seed)
+    by_pattern: dict[str, list[dict[str, Any]]] = {}
+    for drill in drill_records():
+        reads_held_page = bool(held_pages & set(drill["source_ids"]))
+        if reads_held_page or held_forms & {_form(q) for q in _questions(drill)}:
+            continue
+        by_pattern.setdefault(drill["id"].rsplit("-", 1)[0], []).append(drill)
+    pools = by_pattern.values()
+    return [d for pool in pools for d in rng.sample(pool, min(per_pattern, len(pool)))]
+
+
+def _questions(record: dict[str, Any]) -> list[str]:
+    return [record["question"], *(str(v.get("question", "")) for v in record["variants"])]
+
+
+def _form(question: str) -> str:
+    return " ".join(question.lower().split())
+
+
 def write_qa(source: Path, out: Path, keep: Any) -> int:
     """The lines of `source` whose case id passes `keep`; returns how many."""
     lines = [line for line in source.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -75,6 +113,7 @@ def train(
     subtasks: str,
     overrides: dict[str, Any],
     val_ratio: float | None = None,
+    extract_orders: int = 1,
 ) -> Path:
     """Build the demo's grounded dataset from `train_qa` and train the demo's recipe on it."""
     from dataclasses import replace
@@ -100,6 +139,7 @@ def train(
         demo_dataset_options(KB, config.max_length),
         agent_subtasks=subtasks != "none",
         agent_subtask_variants=subtasks == "variants",
+        agent_subtask_orders=extract_orders,
     )
     if val_ratio is not None:  # the held-out questions are the evaluation; this is the loss's
         options = replace(options, val_ratio=val_ratio)
@@ -139,6 +179,19 @@ def main(argv: list[str] | None = None) -> int:
         default="none",
         help="train the agents' steps: no, as each question is written, or also as its variants",
     )
+    parser.add_argument(
+        "--extract-orders",
+        type=int,
+        default=1,
+        help="each extract example also over its sources rotated, up to N orders",
+    )
+    parser.add_argument(
+        "--drills",
+        type=int,
+        default=0,
+        help="train on up to N arithmetic drills per pattern that read no held-out question's "
+        "product or plan page (allowed_drills)",
+    )
     parser.add_argument("--set", nargs="*", default=[], help="recipe overrides (key=value)")
     parser.add_argument("--val-ratio", type=float, help="the dataset's (default: the demo's)")
     parser.add_argument("--holdout", choices=("demo", "extended"), default="extended")
@@ -163,8 +216,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.train:
         train_qa = work / "train-qa.jsonl"
         n = write_qa(qa, train_qa, lambda case_id: case_id not in held)
-        print(f"training questions: {n}", flush=True)
-        train(demo, args.name, train_qa, args.subtasks, config_overrides(args.set), args.val_ratio)
+        drills = allowed_drills(qa, held, args.drills, args.holdout_seed) if args.drills else []
+        if drills:
+            with train_qa.open("a", encoding="utf-8") as lines:
+                lines.writelines(json.dumps(d, ensure_ascii=False) + "\n" for d in drills)
+        print(f"training questions: {n}, arithmetic drills: {len(drills)}", flush=True)
+        overrides = config_overrides(args.set)
+        train(
+            demo, args.name, train_qa, args.subtasks, overrides, args.val_ratio,
+            args.extract_orders,
+        )  # fmt: skip
 
     model = str(demo / "models" / "smollm2-135m-instruct")
     gateway = {

@@ -55,6 +55,13 @@ def register(subparsers: Any) -> None:
         help="with --agent-subtasks: each step also asked as the case's self-contained "
         "variants (typo, paraphrase, terse), as customers ask the agents",
     )
+    build.add_argument(
+        "--agent-subtask-orders",
+        type=int,
+        default=1,
+        help="with --agent-subtasks: each extraction also over its sources rotated, up to N "
+        "orders (one per source at most), so values are cited from every position",
+    )
     build.set_defaults(func=_dataset_build)
 
     inspect = actions.add_parser(
@@ -113,6 +120,7 @@ def _dataset_build(args: argparse.Namespace) -> int:
         seed=args.seed,
         agent_subtasks=args.agent_subtasks,
         agent_subtask_variants=args.agent_subtask_variants,
+        agent_subtask_orders=args.agent_subtask_orders,
     )
 
     def run(retrieval: Any) -> Any:

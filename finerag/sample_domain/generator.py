@@ -18,7 +18,7 @@ from finerag.sample_domain.questions import (
     to_record,
     unanswerable_cases,
 )
-from finerag.sample_domain.reasoning import arithmetic_cases, multi_hop_cases
+from finerag.sample_domain.reasoning import arithmetic_cases, arithmetic_drills, multi_hop_cases
 from finerag.sample_domain.rendering import plain_text, render
 
 ID_PREFIXES = {
@@ -134,6 +134,18 @@ def generate_sample_domain(out_dir: Path, seed: int = 7) -> SampleDomain:
         documents={fmt: doc_counts[fmt] for fmt in FORMATS},
         questions=dict(question_counts),
     )
+
+
+def drill_records(seed: int = 7) -> list[dict[str, Any]]:
+    """The arithmetic drills of the company `seed` invents, as `qa.jsonl` records (ids
+    `drill-P-NNNN`, P the pattern), worded as the question set's cases are. Not written by
+    `generate_sample_domain`: a training set adds the ones its held-out questions allow."""
+    pools = arithmetic_drills(invent_catalog(seed), random.Random(f"{seed}/drills"))
+    return [
+        to_record(case, f"drill-{pattern}-{number:04d}", seed)
+        for pattern, cases in enumerate(pools, start=1)
+        for number, case in enumerate(cases, start=1)
+    ]
 
 
 def iter_corpus_texts(domain: SampleDomain, *, documents_only: bool = False) -> Iterator[str]:

@@ -321,3 +321,16 @@ def arithmetic_cases(catalog: Catalog, rng: random.Random) -> list[Case]:
     """Questions whose answer is computed from stated numbers, an equal share per pattern."""
     pools = _arithmetic_pools(catalog, rng)
     return [case for pool in pools for case in rng.sample(pool, ARITHMETIC_PER_PATTERN)]
+
+
+# Company pages whose one number every question of a pattern uses (express shipping, the
+# extended warranty): they say nothing about which product a question is about.
+SHARED_PAGES = (SHIPPING_ID, WARRANTY_ID)
+
+
+def arithmetic_drills(catalog: Catalog, rng: random.Random) -> list[list[Case]]:
+    """Every arithmetic pattern over every product and plan, one list per pattern, with the
+    quantities drawn by `rng`: practice for the calculate agent's extract step. The question
+    set's arithmetic cases are drawn from the same pools, so a caller that trains on drills
+    must leave out those that read a page its held-out questions need (`SHARED_PAGES` aside)."""
+    return _arithmetic_pools(catalog, rng)

@@ -16,6 +16,7 @@ import pytest
 from finerag.cli import main as cli_main
 from finerag.sample_domain import SampleDomain, generate_sample_domain, iter_corpus_texts
 from finerag.sample_domain.catalog import invent_catalog
+from finerag.sample_domain.generator import drill_records
 from finerag.sample_domain.knowledge_base import compose_documents
 from finerag.sample_domain.variants import add_typos
 from finerag.sample_domain.wording import _wording
@@ -267,6 +268,21 @@ def test_arithmetic_answers_recompute_from_documents(
     assert sum(all(s.startswith("products/") for s in ids) and len(ids) == 2 for ids in sources)
     for marker in ("%", "weigh", " plan ", "express", "extended warranty"):
         assert any(marker in case["question"] for case in arithmetic), marker
+
+
+def test_drills_recompute_from_documents_in_every_pattern(
+    domain: SampleDomain, texts: dict[str, str]
+) -> None:
+    drills = drill_records(domain.seed)
+    for drill in drills:
+        QACase.model_validate(drill)
+        assert re.fullmatch(r"drill-[1-7]-\d{4}", drill["id"])
+        assert drill["type"] == "arithmetic"
+        assert drill["answer"] == _expected_arithmetic(drill, texts), drill
+        for quantity in drill["subtasks"]["quantities"]:
+            assert quantity["text"] in texts[quantity["doc_id"]], quantity
+    assert {d["id"].split("-")[1] for d in drills} == {str(p) for p in range(1, 8)}
+    assert len({d["id"] for d in drills}) == len(drills)
 
 
 def test_multi_hop_cases_combine_facts(cases: list[dict]) -> None:

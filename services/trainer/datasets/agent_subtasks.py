@@ -25,10 +25,15 @@ SourcesFor = Callable[[QACase], tuple[list[SearchHit], list[int]]]
 
 
 def subtask_examples(
-    case: QACase, sources_for: SourcesFor, questions: Sequence[str] = ()
+    case: QACase, sources_for: SourcesFor, questions: Sequence[str] = (), orders: int = 1
 ) -> list[tuple[list[Message], str]]:
     """(messages with the target answer, kind) for each sub-task the case knows, asked as each
-    of `questions` (phrasings of the case's question; default: the question as written)."""
+    of `questions` (phrasings of the case's question; default: the question as written).
+
+    `orders`: each extraction also over its sources rotated (up to one order per source), so
+    each value is cited from other positions: the model learns to find the value wherever the
+    search put it, not the position the one order had. Each order cites other numbers, so no
+    two of its examples have the same target (the builder drops near duplicates)."""
     subtasks = case.subtasks
     if subtasks is None:
         return []
@@ -42,20 +47,22 @@ def subtask_examples(
                 ([*messages, {"role": "assistant", "content": target}], "agent_decompose")
             )
     if subtasks.calculation and subtasks.quantities:
-        for question in phrasings:
-            extraction = _extraction(case, sources_for, question)
-            if extraction is None:
-                break
-            examples.append((extraction, "agent_extract"))
+        hits, _ = sources_for(case)
+        for shift in range(max(1, min(orders, len(hits)))):
+            rotated = hits[shift:] + hits[:shift]
+            for question in phrasings:
+                extraction = _extraction(case, rotated, question)
+                if extraction is None:
+                    return examples
+                examples.append((extraction, "agent_extract"))
     return examples
 
 
-def _extraction(case: QACase, sources_for: SourcesFor, question: str) -> list[Message] | None:
-    """The extract step over the case's grounded sources, each value cited where a source
-    states it; None when a value is in none of them (no example rather than a wrong citation)."""
+def _extraction(case: QACase, hits: Sequence[SearchHit], question: str) -> list[Message] | None:
+    """The extract step over `hits` (the case's grounded sources), each value cited where a
+    source states it; None when a value is in none of them (no example, not a wrong citation)."""
     assert case.subtasks is not None
     assert case.subtasks.calculation is not None
-    hits, _ = sources_for(case)
     quantities = []
     for wanted in case.subtasks.quantities:
         index = next(

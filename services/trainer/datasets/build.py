@@ -60,6 +60,9 @@ class DatasetOptions:
     # Each sub-task also asked as the case's self-contained variants (typo, paraphrase, terse):
     # the agents are asked in the customers' words, and a case gives one example otherwise.
     agent_subtask_variants: bool = False
+    # Each extraction also over its sources in other orders (rotations, one per source at
+    # most), so a value is learnt to be found and cited wherever the search puts it.
+    agent_subtask_orders: int = 1
 
 
 @dataclass
@@ -258,7 +261,8 @@ def _qa_examples(
         if options.agent_subtasks and case.subtasks is not None:
             phrasings = forms if options.agent_subtask_variants else ()
             sources = grounded.calculation_sources
-            for messages, kind in subtask_examples(case, sources, phrasings):
+            orders = options.agent_subtask_orders
+            for messages, kind in subtask_examples(case, sources, phrasings, orders):
                 examples.append(Example(messages, case.id, kind, forms))
     return examples
 

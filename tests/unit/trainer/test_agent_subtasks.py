@@ -42,6 +42,27 @@ def test_an_arithmetic_case_teaches_the_extract_step_with_real_citations():
     assert parsed.calculation == "price + express"
 
 
+def test_each_order_of_the_sources_cites_the_values_where_that_order_puts_them():
+    case = _case(
+        quantities=[
+            SubtaskQuantity(name="price", text="$149", doc_id="products/nb.md"),
+            SubtaskQuantity(name="express", text="$25", doc_id="policies/shipping.md"),
+        ],
+        calculation="price + express",
+    )
+    phrasings = [case.question, "nb price with express?"]
+    examples = subtask_examples(case, lambda _case: (HITS, [1, 2]), phrasings, orders=5)
+    assert len(examples) == 4  # 2 orders (one per source, at most) x 2 phrasings
+    cited = [
+        [(q.name, q.citation) for q in parse_extraction(messages[-1]["content"]).quantities]
+        for messages, _ in examples
+    ]
+    assert cited == [[("price", 2), ("express", 1)]] * 2 + [[("price", 1), ("express", 2)]] * 2
+    rotated = examples[2][0][1]["content"]
+    assert rotated.index("Price: $149") < rotated.index("Express: $25")
+    assert "nb price with express?" in examples[3][0][1]["content"]
+
+
 def test_a_value_no_source_states_gives_no_example():
     case = _case(
         quantities=[SubtaskQuantity(name="price", text="$150", doc_id="products/nb.md")],
