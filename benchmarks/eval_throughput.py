@@ -9,12 +9,14 @@ answers twice on the same model, adapter and precision as the demo:
   - engine: all of them submitted at once to `shared.models.generation.Engine` (what the in-process
     evaluation and the gateway use), batched by model and prompt length, rows refilled as
     answers finish (continuous batching);
-  - static: the same engine with each batch kept to the requests it opened with.
+  - static: the same engine with each batch kept to the requests it opened with;
+  - unmerged: the engine running the adapter as PEFT's side branches, not merged into the base
+    weights (what `merge_adapters` saves on an unquantized base).
 Prints generations/s for each, the ratios, and how many answers are identical.
 
     finerag demo --out /tmp/demo
     python benchmarks/eval_throughput.py --demo /tmp/demo [--every 4] [--batch-size 16]
-        [--arms loop engine static]
+        [--arms loop engine static unmerged]
 """
 
 from __future__ import annotations
@@ -98,13 +100,17 @@ def _engine(
     records: list[dict[str, Any]],
     max_tokens: int,
     batch_size: int,
-    continuous: bool,
+    arm: str,
 ) -> tuple[list[str], float]:
     """All cases at once through the engine, as `LocalChatClient` submits an evaluation run."""
     from services.evaluation.chat_clients import ChatRequest, LocalChatClient
 
     client = LocalChatClient(
-        base, models_dir=models_dir, batch_size=batch_size, continuous_batching=continuous
+        base,
+        models_dir=models_dir,
+        batch_size=batch_size,
+        continuous_batching=arm != "static",
+        merge_adapters=arm != "unmerged",
     )
     try:
         requests = [ChatRequest(r["model"], r["messages"], max_tokens) for r in records]
@@ -123,7 +129,7 @@ def main() -> None:
     parser.add_argument(
         "--arms",
         nargs="+",
-        choices=("loop", "engine", "static"),
+        choices=("loop", "engine", "static", "unmerged"),
         default=["loop", "engine", "static"],
         help="what to run, in order; ratios are against the first",
     )
@@ -145,7 +151,7 @@ def main() -> None:
             answers[arm], timings[arm] = _loop(base, models_dir, records, DEMO_MAX_TOKENS)
         else:
             answers[arm], timings[arm] = _engine(
-                base, models_dir, records, DEMO_MAX_TOKENS, args.batch_size, arm == "engine"
+                base, models_dir, records, DEMO_MAX_TOKENS, args.batch_size, arm
             )
         print(f"  {arm:7} {timings[arm]:7.1f} s  {len(records) / timings[arm]:6.2f} generations/s",
               flush=True)  # fmt: skip

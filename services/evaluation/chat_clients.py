@@ -222,6 +222,7 @@ class LocalChatClient:
         quantization: Quantization = "none",
         batch_size: int = 16,
         continuous_batching: bool = True,
+        merge_adapters: bool | None = None,
     ) -> None:
         from shared.models.generation.engine import Engine
 
@@ -233,6 +234,7 @@ class LocalChatClient:
             quantization=quantization,
             max_batch_size=batch_size,
             adapter_cache_size=4,
+            merge_adapters=merge_adapters,
             continuous_batching=continuous_batching,
         )
         self.tokenizer = self._engine.tokenizer

@@ -198,6 +198,11 @@ class Settings(BaseSettings):
     adapter_cache_size: int = Field(
         4, ge=1, description="Fine-tuned adapters kept loaded on the shared base (LRU)."
     )
+    merge_adapters: bool | None = Field(
+        None,
+        description="Merge the adapter a batch needs into the base weights (as fast as the "
+        "base) instead of PEFT's side branches; unset = merged unless serve_quantization=4bit.",
+    )
     batching: bool = Field(
         True, description="Batch concurrent requests for the same model into one generation."
     )

@@ -33,6 +33,7 @@ class LocalBackend:
             max_batch_size=settings.max_batch_size if batching else 1,
             wait_window_s=settings.batch_wait_ms / 1000 if batching else 0.0,
             adapter_cache_size=settings.adapter_cache_size,
+            merge_adapters=settings.merge_adapters,
             background=True,
             on_queue_depth=on_queue_depth,
             on_batch=on_batch,

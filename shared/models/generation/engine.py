@@ -21,9 +21,11 @@ from shared.contracts.errors import FineRAGError, ServiceUnavailableError
 from shared.contracts.prompts import Message
 from shared.models.chat_encoding import encode_chat
 from shared.models.generation.adapters import AdapterCache
+from shared.models.generation.attention import use_packed_decoding
 from shared.models.generation.batching import BatchScheduler
 from shared.models.generation.decoding import GenerationJob, TakeMore, generate_batch
 from shared.models.generation.events import Finished, GenerationEvent, SamplingParams, TextDelta
+from shared.models.generation.merged_adapters import MergedAdapters
 from shared.models.generation.stop_text import StopText
 from shared.models.loading import Quantization, end_token_ids
 
@@ -94,6 +96,9 @@ class Engine:
     """transformers + PEFT in this process: the base model loaded once, adapters from the
     registry switched per batch, dynamic batching on one worker thread.
 
+    `merge_adapters` (default: when the base is not quantized) merges the batch's adapter into
+    the base weights (`merged_adapters`) instead of running PEFT's side branches.
+
     `continuous_batching=False` keeps each batch to the requests it opened with (for
     measuring what refilling rows buys). `background=True` loads the model on a thread (a
     server answers health checks meanwhile); `wait_loaded` then says when it is ready.
@@ -108,6 +113,7 @@ class Engine:
         max_batch_size: int = 32,
         wait_window_s: float = 0.0,
         adapter_cache_size: int = 4,
+        merge_adapters: bool | None = None,
         continuous_batching: bool = True,
         background: bool = False,
         on_queue_depth: Callable[[int], None] | None = None,
@@ -119,6 +125,9 @@ class Engine:
         self._models_dir = models_dir
         self._quantization: Quantization = quantization
         self._adapter_cache_size = adapter_cache_size
+        # Merged into the base's weights (a fine-tuned model as fast as the base) unless the
+        # base is quantized, where only PEFT's side branches can carry an adapter.
+        self._merge_adapters = quantization == "none" if merge_adapters is None else merge_adapters
         self._max_batch_size = max(1, max_batch_size)
         self._continuous = continuous_batching  # off: a batch runs until its last row is done
         self.tokenizer = load_tokenizer(base_model)
@@ -128,7 +137,7 @@ class Engine:
         self.context_window = 0  # the model's position limit, known once it has loaded
         self._loaded = threading.Event()
         self._load_error: BaseException | None = None
-        self._adapters: AdapterCache | None = None  # set once the model has loaded
+        self._adapters: AdapterCache | MergedAdapters | None = None  # set once loaded
         self._scheduler: BatchScheduler[GenerationJob] = BatchScheduler(
             self._run_batch,
             max_batch_size=self._max_batch_size,
@@ -152,8 +161,10 @@ class Engine:
             started = time.monotonic()
             model = load_base_model(self.base_model, quantization=self._quantization)
             model.eval()
+            use_packed_decoding(model)
             self.context_window = int(getattr(model.config, "max_position_embeddings", 8192))
-            self._adapters = AdapterCache(model, self._models_dir, self._adapter_cache_size)
+            adapters = MergedAdapters if self._merge_adapters else AdapterCache
+            self._adapters = adapters(model, self._models_dir, self._adapter_cache_size)
             log.info(
                 "model loaded",
                 extra={"model": self.base_model, "seconds": time.monotonic() - started},

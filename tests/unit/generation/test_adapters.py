@@ -1,4 +1,5 @@
-"""Several LoRA adapters on one small random Llama: switching, the bare base, LRU eviction."""
+"""Several LoRA adapters on one small random Llama: switching, the bare base, LRU eviction,
+through PEFT's side branches (`AdapterCache`) and merged into the base (`MergedAdapters`)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from shared.contracts.errors import InvalidRequestError
 from shared.infrastructure.registry import ModelCard, write_card
 from shared.models.generation.adapters import AdapterCache
+from shared.models.generation.merged_adapters import MergedAdapters
 from tests.unit.gateway.fakes import micro_llama
 
 
@@ -16,12 +19,12 @@ def _base():
     return micro_llama()
 
 
-def _publish(models_dir: Path, name: str, seed: int) -> None:
+def _publish(models_dir: Path, name: str, seed: int, config: object = None) -> None:
     from peft import get_peft_model
 
     from shared.models.loading import lora_config
 
-    model = get_peft_model(_base(), lora_config(r=4, alpha=8))
+    model = get_peft_model(_base(), config or lora_config(r=4, alpha=8))
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for param_name, param in model.named_parameters():
@@ -42,7 +45,7 @@ def models_dir(tmp_path: Path) -> Path:
 IDS = torch.tensor([[1, 5, 9, 13, 2]])
 
 
-def _logits(cache: AdapterCache, name: str | None) -> torch.Tensor:
+def _logits(cache: AdapterCache | MergedAdapters, name: str | None) -> torch.Tensor:
     with cache.use(name) as model, torch.no_grad():
         return model(input_ids=IDS).logits[0, -1]
 
@@ -68,3 +71,39 @@ def test_two_adapters_fit_in_a_cache_of_two(models_dir: Path):
     _logits(cache, "acme-b")
     _logits(cache, "acme-a")
     assert cache.loaded == ["acme-b", "acme-a"]
+
+
+def test_a_merged_adapter_computes_what_peft_computes(models_dir: Path):
+    side_branches = AdapterCache(_base(), models_dir, capacity=2)
+    merged = MergedAdapters(_base(), models_dir, capacity=2)
+    for name in ("acme-a", "acme-b", "acme-a", None):
+        expected = _logits(side_branches, name)
+        assert torch.allclose(_logits(merged, name), expected, atol=1e-5), name
+
+
+def test_switching_merged_adapters_returns_the_base_weights_exactly(models_dir: Path):
+    base = _base()
+    plain = base(input_ids=IDS).logits[0, -1].detach()
+    weights = {name: w.detach().clone() for name, w in base.state_dict().items()}
+    merged = MergedAdapters(base, models_dir, capacity=1)
+    first_a = _logits(merged, "acme-a")
+    assert not torch.allclose(first_a, plain)
+    _logits(merged, "acme-b")
+    assert merged.loaded == ["acme-b"]  # capacity 1: acme-a's factors were dropped
+    assert torch.equal(_logits(merged, "acme-a"), first_a)  # no rounding piled up on a -> b -> a
+    assert torch.equal(_logits(merged, None), plain)
+    assert all(torch.equal(w, weights[name]) for name, w in base.state_dict().items())
+
+
+def test_an_adapter_that_cannot_be_merged_is_refused_with_what_to_do(tmp_path: Path):
+    from peft import LoraConfig
+
+    dora = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], use_dora=True)
+    _publish(tmp_path, "acme-dora", seed=0, config=dora)
+    base = _base()
+    plain = base(input_ids=IDS).logits[0, -1].detach()
+    merged = MergedAdapters(base, tmp_path, capacity=2)
+    with pytest.raises(InvalidRequestError, match="FINERAG_MERGE_ADAPTERS=false"):
+        _logits(merged, "acme-dora")
+    assert merged.loaded == []
+    assert torch.equal(_logits(merged, None), plain)
