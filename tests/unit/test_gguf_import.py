@@ -79,7 +79,7 @@ def test_smollm2_converts_to_a_folder_that_loads_like_a_hub_checkpoint(smollm2_d
     assert "paris" in tokenizer.decode(answer, skip_special_tokens=True).lower()
 
 
-def test_end_and_pad_tokens_follow_the_llama_template(tiny_model_dir: Path) -> None:
+def test_end_and_pad_tokens_follow_the_llama_template(random_tiny_model_dir: Path) -> None:
     from shared.models.loading import (
         choose_pad_token,
         end_token_ids,
@@ -87,7 +87,7 @@ def test_end_and_pad_tokens_follow_the_llama_template(tiny_model_dir: Path) -> N
         turn_end_token_ids,
     )
 
-    tokenizer = load_tokenizer(tiny_model_dir)
+    tokenizer = load_tokenizer(random_tiny_model_dir)
     ids = tokenizer.convert_tokens_to_ids
     assert turn_end_token_ids(tokenizer) == [ids("<|eot_id|>")]
     assert end_token_ids(tokenizer) == {

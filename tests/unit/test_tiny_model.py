@@ -18,18 +18,18 @@ from shared.models.loading import DeviceProfile, load_base_model, lora_config, n
 CPU = DeviceProfile("cpu", bf16=False)
 
 
-def test_loads_like_a_hub_llama(tiny_model_dir: Path):
-    config = json.loads((tiny_model_dir / "config.json").read_text())
+def test_loads_like_a_hub_llama(random_tiny_model_dir: Path):
+    config = json.loads((random_tiny_model_dir / "config.json").read_text())
     assert config["architectures"] == ["LlamaForCausalLM"]
     assert config["num_key_value_heads"] < config["num_attention_heads"]  # grouped-query
     assert config["rope_parameters"]["rope_type"] == "llama3"
-    assert (tiny_model_dir / "model.safetensors").exists()
-    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    assert (random_tiny_model_dir / "model.safetensors").exists()
+    model = AutoModelForCausalLM.from_pretrained(random_tiny_model_dir)
     assert type(model).__name__ == "LlamaForCausalLM"
 
 
-def test_tokenizer_has_llama3_special_tokens_and_a_distinct_pad(tiny_model_dir: Path):
-    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+def test_tokenizer_has_llama3_special_tokens_and_a_distinct_pad(random_tiny_model_dir: Path):
+    tokenizer = AutoTokenizer.from_pretrained(random_tiny_model_dir)
     vocab = tokenizer.get_vocab()
     for token in (BOS, EOS_TEXT, "<|start_header_id|>", "<|end_header_id|>", EOT, PAD):
         assert token in vocab
@@ -38,7 +38,7 @@ def test_tokenizer_has_llama3_special_tokens_and_a_distinct_pad(tiny_model_dir: 
     assert tokenizer.eos_token == EOT
     assert tokenizer.pad_token == PAD
     end_ids = set(
-        AutoModelForCausalLM.from_pretrained(tiny_model_dir).generation_config.eos_token_id
+        AutoModelForCausalLM.from_pretrained(random_tiny_model_dir).generation_config.eos_token_id
     )
     assert tokenizer.pad_token_id not in end_ids
     assert vocab[EOT] in end_ids
@@ -48,8 +48,8 @@ def test_tokenizer_has_llama3_special_tokens_and_a_distinct_pad(tiny_model_dir: 
     assert tokenizer(EOT, add_special_tokens=False)["input_ids"] == [vocab[EOT]]
 
 
-def test_chat_template_renders_the_llama3_format(tiny_model_dir: Path):
-    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+def test_chat_template_renders_the_llama3_format(random_tiny_model_dir: Path):
+    tokenizer = AutoTokenizer.from_pretrained(random_tiny_model_dir)
     messages = [
         {"role": "system", "content": "Be brief."},
         {"role": "user", "content": "Hi"},
@@ -75,7 +75,7 @@ def test_chat_template_renders_the_llama3_format(tiny_model_dir: Path):
     assert tokenizer.decode(ids) == prompt
 
 
-def test_qlora_forward_and_backward_on_cpu(tiny_model_dir: Path):
+def test_qlora_forward_and_backward_on_cpu(random_tiny_model_dir: Path):
     """4-bit NF4 with double quantization, LoRA on all linear layers, a real backward pass."""
     from bitsandbytes.nn import Linear4bit
     from peft import get_peft_model, prepare_model_for_kbit_training
@@ -84,7 +84,7 @@ def test_qlora_forward_and_backward_on_cpu(tiny_model_dir: Path):
     assert config.load_in_4bit
     assert config.bnb_4bit_quant_type == "nf4"
     assert config.bnb_4bit_use_double_quant
-    model = load_base_model(tiny_model_dir, quantization="4bit", profile=CPU)
+    model = load_base_model(random_tiny_model_dir, quantization="4bit", profile=CPU)
     quantized = [m for m in model.modules() if isinstance(m, Linear4bit)]
     assert len(quantized) == 7 * model.config.num_hidden_layers  # q k v o gate up down
     assert all(m.weight.quant_state.nested for m in quantized)  # type: ignore[attr-defined]  # double quantization
@@ -97,7 +97,7 @@ def test_qlora_forward_and_backward_on_cpu(tiny_model_dir: Path):
     assert trainable
     assert all(p.dtype == torch.float32 for p in trainable)
 
-    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    tokenizer = AutoTokenizer.from_pretrained(random_tiny_model_dir)
     batch = tokenizer(
         ["The price is $5.", "Returns within 30 days."], return_tensors="pt", padding=True
     )
@@ -117,7 +117,7 @@ def test_qlora_forward_and_backward_on_cpu(tiny_model_dir: Path):
     assert any("lora_B" in n for n in moved)
 
 
-def test_4bit_layers_can_keep_the_training_kernel_in_eval_mode(tiny_model_dir: Path):
+def test_4bit_layers_can_keep_the_training_kernel_in_eval_mode(random_tiny_model_dir: Path):
     """After `dequantizing_4bit_matmul`, an eval forward leaves the 4-bit weights as they are
     (bitsandbytes would otherwise repack them for its CPU inference kernel) and computes what
     the training-mode forward computes."""
@@ -125,7 +125,7 @@ def test_4bit_layers_can_keep_the_training_kernel_in_eval_mode(tiny_model_dir: P
 
     from shared.models.loading import dequantizing_4bit_matmul
 
-    model = load_base_model(tiny_model_dir, quantization="4bit", profile=CPU)
+    model = load_base_model(random_tiny_model_dir, quantization="4bit", profile=CPU)
     ids = torch.tensor([[1, 5, 9, 14, 3]])
     model.train()
     with torch.no_grad():

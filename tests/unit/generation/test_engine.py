@@ -10,9 +10,9 @@ from shared.models.generation.events import SamplingParams
 
 
 @pytest.fixture(scope="module")
-def engine(tiny_model_dir, tmp_path_factory):
+def engine(random_tiny_model_dir, tmp_path_factory):
     engine = Engine(
-        str(tiny_model_dir), models_dir=tmp_path_factory.mktemp("models"), max_batch_size=4
+        str(random_tiny_model_dir), models_dir=tmp_path_factory.mktemp("models"), max_batch_size=4
     )
     yield engine
     engine.close()

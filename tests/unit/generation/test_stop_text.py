@@ -87,7 +87,9 @@ def test_streamed_text_equals_the_whole_decode_on_real_tokenizers(template, requ
     for mixed scripts, emoji split across tokens, and runs of spaces."""
     from shared.models.loading import load_tokenizer
 
-    folder = request.getfixturevalue("tiny_model_dir" if template == "llama31" else "smollm2_dir")
+    folder = request.getfixturevalue(
+        "random_tiny_model_dir" if template == "llama31" else "smollm2_dir"
+    )
     tokenizer = load_tokenizer(folder)
 
     def decode(ids):

@@ -20,12 +20,13 @@ SOURCES = [
 
 
 @pytest.fixture(scope="module")
-def tokenizer(tiny_model_dir: Path):
-    return AutoTokenizer.from_pretrained(tiny_model_dir)
+def tokenizer(random_tiny_model_dir: Path):
+    return AutoTokenizer.from_pretrained(random_tiny_model_dir)
 
 
 @pytest.fixture(
-    scope="module", params=["tiny_model_dir", pytest.param("smollm2_dir", marks=pytest.mark.slow)]
+    scope="module",
+    params=["random_tiny_model_dir", pytest.param("smollm2_dir", marks=pytest.mark.slow)],
 )
 def any_tokenizer(request: pytest.FixtureRequest):
     """The tiny model's Llama 3.1 template, then SmolLM2's ChatML."""
