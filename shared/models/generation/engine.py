@@ -215,7 +215,7 @@ class Engine:
             GenerationJob(
                 s.prompt_ids,
                 s.params,
-                StopText(self.decode, s.params.stop),
+                StopText(self.decode, s.params.stop, incremental=s.stream),
                 s.deadline,
                 stream=s.stream,
             )

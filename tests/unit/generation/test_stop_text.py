@@ -102,3 +102,27 @@ def test_streamed_text_equals_the_whole_decode_on_real_tokenizers(template, requ
     tracker = StopText(decode)
     streamed = "".join(tracker.push(i) for i in ids) + tracker.flush()
     assert streamed == decode(ids) == text
+
+
+def test_an_answer_sent_whole_is_decoded_once_at_the_end():
+    calls: list[int] = []
+
+    def counting_decode(ids):
+        calls.append(len(ids))
+        return _byte_decode(ids)
+
+    tracker = StopText(counting_decode, incremental=False)
+    ids = list("héllo wörld".encode())
+    assert [tracker.push(i) for i in ids] == [""] * len(ids)
+    assert calls == []
+    assert tracker.flush() == "héllo wörld" == tracker.text
+    assert calls == [len(ids)]
+
+
+def test_stop_sequences_are_still_watched_token_by_token_when_sent_whole():
+    tracker = StopText(_byte_decode, ("STOP",), incremental=False)
+    for i in b"answer STOP more":
+        tracker.push(i)
+        if tracker.stopped:
+            break
+    assert tracker.stopped and tracker.text == "answer "
