@@ -125,4 +125,5 @@ def test_stop_sequences_are_still_watched_token_by_token_when_sent_whole():
         tracker.push(i)
         if tracker.stopped:
             break
-    assert tracker.stopped and tracker.text == "answer "
+    assert tracker.stopped
+    assert tracker.text == "answer "
