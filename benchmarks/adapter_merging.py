@@ -50,7 +50,7 @@ def _timed(model: Any, rows: int, tokens: int, steps: int) -> tuple[float, float
     """(prefill seconds, seconds per decoding step, the prefill's last logits)."""
     import torch
 
-    from shared.models.generation.decoding import prefill
+    from shared.models.generation.prefill import prefill
 
     generator = torch.Generator().manual_seed(1)
     prompts = [

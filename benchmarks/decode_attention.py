@@ -27,7 +27,7 @@ def _decode(model: Any, rows: int, tokens: int, steps: int) -> tuple[float, list
     """(seconds per step, each step's greedy tokens) for rows of one length."""
     import torch
 
-    from shared.models.generation.decoding import prefill
+    from shared.models.generation.prefill import prefill
 
     generator = torch.Generator().manual_seed(0)
     prompts = [torch.randint(100, 20000, (tokens,), generator=generator).tolist()] * rows

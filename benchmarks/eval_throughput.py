@@ -7,16 +7,18 @@ a question's prompts share is there as in the evaluation), and generates their
 answers twice on the same model, adapter and precision as the demo:
   - loop: one case at a time, `model.generate` greedy, switching the adapter per case as needed;
   - engine: all of them submitted at once to `shared.models.generation.Engine` (what the in-process
-    evaluation and the gateway use), batched by model and prompt length, rows refilled as
-    answers finish (continuous batching);
+    evaluation and the gateway use), batched by prompt length with the base and the fine-tuned
+    model in one batch, rows refilled as answers finish (continuous batching);
   - static: the same engine with each batch kept to the requests it opened with;
   - unmerged: the engine running the adapter as PEFT's side branches, not merged into the base
-    weights (what `merge_adapters` saves on an unquantized base).
+    weights (what `merge_adapters` saves on an unquantized base);
+  - separate: the engine with each batch of one model (no batches of several models, so the base
+    and the fine-tuned model share no layers of a prompt: what `mixed_batches` saves).
 Prints generations/s for each, the ratios, and how many answers are identical.
 
     finerag demo --out /tmp/demo
     python benchmarks/eval_throughput.py --demo /tmp/demo [--every 4] [--batch-size 16]
-        [--arms loop engine static unmerged]
+        [--arms loop engine static unmerged separate]
 """
 
 from __future__ import annotations
@@ -111,6 +113,7 @@ def _engine(
         batch_size=batch_size,
         continuous_batching=arm != "static",
         merge_adapters=arm != "unmerged",
+        mixed_batches=arm != "separate",
     )
     try:
         requests = [ChatRequest(r["model"], r["messages"], max_tokens) for r in records]
@@ -129,7 +132,7 @@ def main() -> None:
     parser.add_argument(
         "--arms",
         nargs="+",
-        choices=("loop", "engine", "static", "unmerged"),
+        choices=("loop", "engine", "static", "unmerged", "separate"),
         default=["loop", "engine", "static"],
         help="what to run, in order; ratios are against the first",
     )

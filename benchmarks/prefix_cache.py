@@ -1,6 +1,6 @@
 """The engine's prefill of the demo's RAG prompts: whole, or with the batch's shared prefix once.
 
-Every grounded prompt starts with the same system turn. `shared.models.generation.decoding.prefill`
+Every grounded prompt starts with the same system turn. `shared.models.generation.prefill.prefill`
 prefills a batch's common prefix once and copies its keys and values into every row (vLLM's
 automatic prefix caching and SGLang's RadixAttention keep such prefixes across batches too).
 This script measures what that saves on the demo's own prompts, in one run, on the same model
@@ -49,7 +49,7 @@ def main() -> None:
 
     import torch
 
-    from shared.models.generation.decoding import prefill, shared_prefix_length
+    from shared.models.generation.prefill import prefill, shared_prefix_length
     from shared.models.loading import device_profile, load_base_model, load_tokenizer
 
     base = json.loads((args.demo / "demo.json").read_text())["base_model"]

@@ -210,8 +210,10 @@ class LocalChatClient:
 
     The base is loaded once (in 4-bit NF4 or the device's precision, like the gateway);
     fine-tuned models are its LoRA adapters from the registry. A whole run is submitted at once,
-    sorted by model and prompt length, so the engine fills its batches with prompts of one
-    adapter and similar length; each answer is generated greedily, as the gateway would.
+    sorted by prompt length and then prompt, so the engine fills its batches with prompts of
+    similar length and each prompt's models sit side by side (in a batch of several models they
+    share the layers below the adapters); each answer is generated greedily, as the gateway
+    would.
     """
 
     def __init__(
@@ -223,6 +225,7 @@ class LocalChatClient:
         batch_size: int = 16,
         continuous_batching: bool = True,
         merge_adapters: bool | None = None,
+        mixed_batches: bool | None = None,
     ) -> None:
         from shared.models.generation.engine import Engine
 
@@ -235,6 +238,7 @@ class LocalChatClient:
             max_batch_size=batch_size,
             adapter_cache_size=4,
             merge_adapters=merge_adapters,
+            mixed_batches=mixed_batches,
             continuous_batching=continuous_batching,
         )
         self.tokenizer = self._engine.tokenizer
@@ -275,7 +279,9 @@ class LocalChatClient:
 
         engine = self._live_engine()
         encoded = [engine.encode_messages(r.messages) for r in requests]
-        order = sorted(range(len(requests)), key=lambda i: (requests[i].model, len(encoded[i])))
+        order = sorted(
+            range(len(requests)), key=lambda i: (len(encoded[i]), encoded[i], requests[i].model)
+        )
         completions = engine.complete(
             on_done=on_done,
             submissions=[

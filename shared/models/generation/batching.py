@@ -7,6 +7,10 @@ While the batch decodes, requests for its model keep joining the rows that finis
 another adapter waits at most until the running batch drains (one adapter is active per forward
 pass), and never behind a request that came after it.
 With `max_batch_size=1` and no window this is plain one-at-a-time generation.
+
+With `mix_models`, a batch opens with requests for several models when they wait together
+(model None: the run_batch can hold rows of several models, `row_adapters`), and takes any
+model's waiting requests as its rows finish; a batch that opens with one model is as above.
 """
 
 from __future__ import annotations
@@ -37,45 +41,58 @@ class BatchQueue(Generic[JobT]):
 
     max_batch_size: int
     wait_window_s: float
+    mix_models: bool = False
     waiting: list[_Waiting[JobT]] = field(default_factory=list)
 
     def add(self, model: str, job: JobT, now: float) -> None:
         """Queue a job for `model`."""
         self.waiting.append(_Waiting(model, job, now))
 
-    def take(self, now: float) -> tuple[str, list[JobT]] | float | None:
-        """The next batch, or how long to wait for it to fill, or None when nothing waits."""
+    def take(self, now: float) -> tuple[str | None, list[JobT]] | float | None:
+        """The next batch (its model, None for several), or how long to wait for it to fill,
+        or None when nothing waits."""
         if not self.waiting:
             return None
         opener = self.waiting[0]
-        same = [w for w in self.waiting if w.model == opener.model][: self.max_batch_size]
+        head = self.waiting[: self.max_batch_size]
+        mixed = self.mix_models and any(w.model != opener.model for w in head)
+        batch = head if mixed else [w for w in self.waiting if w.model == opener.model]
+        batch = batch[: self.max_batch_size]
         remaining = opener.enqueued + self.wait_window_s - now
-        if len(same) < self.max_batch_size and remaining > 0:
+        if len(batch) < self.max_batch_size and remaining > 0:
             return remaining
-        taken = {id(w) for w in same}
-        self.waiting = [w for w in self.waiting if id(w) not in taken]
-        return opener.model, [w.job for w in same]
+        self._remove(batch)
+        return None if mixed else opener.model, [w.job for w in batch]
 
-    def take_more(self, model: str, limit: int) -> list[JobT]:
-        """Up to `limit` waiting jobs for `model` to join its running batch: only those that
-        arrived no later than every job waiting for another model, so no request waits behind
-        one that came after it (nor behind an endless batch). Jobs submitted together (a whole
+    def take_more(self, model: str | None, limit: int) -> list[JobT]:
+        """Up to `limit` waiting jobs to join a running batch: for a batch of several models
+        (`model` None) the oldest of any model; for one of `model`, its jobs that arrived no
+        later than every job waiting for another model, so no request waits behind one that
+        came after it (nor behind an endless batch). Jobs submitted together (a whole
         evaluation run) arrive together, so each model's share of them batches continuously."""
         if limit <= 0:
             return []
-        others = [w.enqueued for w in self.waiting if w.model != model]
-        cutoff = min(others, default=float("inf"))
-        same = [w for w in self.waiting if w.model == model and w.enqueued <= cutoff][:limit]
-        taken = {id(w) for w in same}
+        if model is None:
+            batch = self.waiting[:limit]
+        else:
+            others = [w.enqueued for w in self.waiting if w.model != model]
+            cutoff = min(others, default=float("inf"))
+            batch = [w for w in self.waiting if w.model == model and w.enqueued <= cutoff]
+            batch = batch[:limit]
+        self._remove(batch)
+        return [w.job for w in batch]
+
+    def _remove(self, batch: list[_Waiting[JobT]]) -> None:
+        taken = {id(w) for w in batch}
         self.waiting = [w for w in self.waiting if id(w) not in taken]
-        return [w.job for w in same]
 
     def __len__(self) -> int:
         return len(self.waiting)
 
 
-# run_batch(model, jobs, take_more): take_more(n) hands over up to n more jobs for the model.
-RunBatch = Callable[[str, list[JobT], Callable[[int], list[JobT]]], None]
+# run_batch(model, jobs, take_more): take_more(n) hands over up to n more jobs for the model
+# (model None: a batch of several models, any model's jobs).
+RunBatch = Callable[[str | None, list[JobT], Callable[[int], list[JobT]]], None]
 
 
 class BatchScheduler(Generic[JobT]):
@@ -87,11 +104,12 @@ class BatchScheduler(Generic[JobT]):
         *,
         max_batch_size: int,
         wait_window_s: float,
+        mix_models: bool = False,
         on_queue_depth: Callable[[int], None] | None = None,
         on_batch: Callable[[int], None] | None = None,
     ) -> None:
         self._run_batch = run_batch
-        self._queue: BatchQueue[JobT] = BatchQueue(max_batch_size, wait_window_s)
+        self._queue: BatchQueue[JobT] = BatchQueue(max_batch_size, wait_window_s, mix_models)
         self._cond = threading.Condition()
         self._closed = False
         self._on_queue_depth = on_queue_depth or (lambda _n: None)
@@ -114,8 +132,8 @@ class BatchScheduler(Generic[JobT]):
             self._on_queue_depth(len(self._queue))
             self._cond.notify()
 
-    def take_more(self, model: str, limit: int) -> list[JobT]:
-        """Jobs for `model` to join the batch running now (see `BatchQueue.take_more`)."""
+    def take_more(self, model: str | None, limit: int) -> list[JobT]:
+        """Jobs for `model` (None: any) to join the running batch (`BatchQueue.take_more`)."""
         with self._cond:
             if self._closed:
                 return []
@@ -131,7 +149,7 @@ class BatchScheduler(Generic[JobT]):
             self._cond.notify()
         self._thread.join(timeout=30)
 
-    def _next(self) -> tuple[str, list[JobT]] | None:
+    def _next(self) -> tuple[str | None, list[JobT]] | None:
         with self._cond:
             while not self._closed:
                 picked = self._queue.take(time.monotonic())

@@ -5,11 +5,9 @@ with a seed samples the same tokens whether it runs alone or beside others (up t
 rounding that padding brings). Rows that finish (end token, stop sequence, max_tokens, client
 gone, deadline) leave the batch, so the rest run on a smaller one.
 
-Prompts of one batch that begin alike (every grounded prompt opens with the same system turn)
-share a prefill: their common prefix runs once, its keys and values are copied into every row,
-and only each prompt's remainder is prefilled. Each row's cache is laid out [prefix][pads]
-[remainder], the pads masked and positions counted over real tokens, so every token sits where
-it would in its own prompt. `benchmarks/prefix_cache.py` measures what that saves.
+A batch may hold rows of several models (the base and its adapters, `row_adapters`): before
+each forward pass every row is told its adapter. How a batch's prompts are prefilled, and what
+they share, is `prefill`'s.
 """
 
 from __future__ import annotations
@@ -20,26 +18,21 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from shared.contracts.errors import FineRAGError, ServiceUnavailableError
 from shared.models.generation.events import Finished, GenerationEvent, SamplingParams, TextDelta
-from shared.models.generation.kv_cache import (
-    ReservedLayer,
-    broadcast_prefix,
-    merge_rows,
-    reserved_cache,
-)
+from shared.models.generation.kv_cache import ReservedLayer, merge_rows
+from shared.models.generation.prefill import prefill
+from shared.models.generation.row_adapters import RowAdapter, RowAdapters
 from shared.models.generation.stop_text import StopText
 
 log = logging.getLogger("finerag.generation.decoding")
 
 JobEvent = GenerationEvent | FineRAGError
-
-# A shared prefix shorter than this is prefilled with the rest: not worth a second forward.
-MIN_SHARED_PREFIX = 16
 
 
 class GenerationJob:
@@ -53,9 +46,12 @@ class GenerationJob:
         deadline: float | None,
         *,
         stream: bool = True,
+        model: str = "",
     ) -> None:
         self.prompt_ids = prompt_ids
         self.stream = stream  # False: the text goes out whole with the end
+        self.model = model  # the model's name, as the request gave it
+        self.adapter: RowAdapter | None = None  # its adapter, in a batch of several models
         self.params = params
         self.stop_text = stop_text
         self.deadline = deadline
@@ -128,61 +124,6 @@ def sample_tokens(
     return [int(t) for t in tokens.tolist()]
 
 
-def shared_prefix_length(prompts: Sequence[list[int]]) -> int:
-    """How many leading tokens every prompt shares, leaving each at least one of its own
-    (the last prompt token's logits start the answer); 0 for a single prompt."""
-    if len(prompts) < 2:
-        return 0
-    first, limit = prompts[0], min(len(p) for p in prompts) - 1
-    length = 0
-    while length < limit and all(p[length] == first[length] for p in prompts):
-        length += 1
-    return length
-
-
-def prefill(
-    model: Any,
-    prompts: Sequence[list[int]],
-    pad_id: int,
-    max_tokens: int,
-    *,
-    share_prefix: bool = True,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Any]:
-    """Prefill the batch (its shared prefix once, unless `share_prefix` is false) with room for
-    `max_tokens` more: (last position's logits, attention mask, positions, cache)."""
-    device = model.device
-    shared = shared_prefix_length(prompts) if share_prefix else 0
-    if shared < MIN_SHARED_PREFIX:
-        shared = 0
-    ids, rest_mask = _left_padded([p[shared:] for p in prompts], pad_id, device)
-    cache = reserved_cache(model, shared + ids.shape[1] + max_tokens)
-    if shared:
-        prefix = reserved_cache(model, shared)
-        prefix_ids = torch.tensor([prompts[0][:shared]], device=device)
-        model(input_ids=prefix_ids, cache=prefix, logits_to_keep=1)  # only its cache is kept
-        broadcast_prefix(cache, prefix, len(prompts))
-    mask = torch.cat([rest_mask.new_ones((len(prompts), shared)), rest_mask], dim=-1)
-    positions = shared + (rest_mask.cumsum(-1) - 1).clamp(min=0)
-    # Only the last position's logits are needed: the LM head over every prompt position
-    # would be a (rows x prompt x vocabulary) product thrown away.
-    out = model(
-        input_ids=ids, attention_mask=mask, position_ids=positions, cache=cache, logits_to_keep=1
-    )
-    return out.logits[:, -1, :], mask, positions, cache
-
-
-def _left_padded(
-    prompts: Sequence[list[int]], pad_id: int, device: Any
-) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(p) for p in prompts)
-    ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(prompts), width), dtype=torch.long)
-    for row, prompt in enumerate(prompts):
-        ids[row, width - len(prompt) :] = torch.tensor(prompt, dtype=torch.long)
-        mask[row, width - len(prompt) :] = 1
-    return ids.to(device), mask.to(device)
-
-
 def _row_done(job: GenerationJob, token: int, eos_ids: frozenset[int]) -> str | None:
     """Feed one sampled token to its job; the finish reason when the row is done."""
     job.completion_tokens += 1
@@ -210,8 +151,12 @@ def generate_batch(
     clock: Callable[[], float] = time.monotonic,
     take_more: TakeMore | None = None,
     max_rows: int = 0,
+    adapters: RowAdapters | None = None,
 ) -> None:
     """Generate for every job at once; each job receives its own events. Never raises.
+
+    With `adapters`, the batch may hold rows of several models: each row runs its job's
+    `adapter` (None: the bare base).
 
     With `take_more`, rows that finish are refilled while the batch runs (continuous
     batching): `take_more(n)` hands over up to n waiting jobs, asked whenever a quarter of the
@@ -229,7 +174,14 @@ def generate_batch(
     if not taken:
         return
     try:
-        _decode(model, list(taken), joining, max_rows, pad_id=pad_id, eos_ids=eos_ids, clock=clock)
+        _decode(
+            _Batch(model, adapters, pad_id),
+            list(taken),
+            joining,
+            max_rows,
+            eos_ids=eos_ids,
+            clock=clock,
+        )
     except Exception:
         log.exception("generation failed")
         for job in taken:
@@ -237,18 +189,45 @@ def generate_batch(
                 job.fail(ServiceUnavailableError("Generation failed; try again."))
 
 
+@dataclass(frozen=True)
+class _Batch:
+    """What every forward pass of a batch runs on: the model, the row adapters when its rows
+    may be of several models, and the padding token."""
+
+    model: Any
+    adapters: RowAdapters | None
+    pad_id: int
+
+    def forward(self, jobs: Sequence[GenerationJob], **inputs: Any) -> Any:
+        """The model over `inputs`, row i running `jobs[i]`'s adapter."""
+        if self.adapters is not None:
+            self.adapters.assign([job.adapter for job in jobs])
+        return self.model(**inputs)
+
+    def prefill(
+        self, jobs: Sequence[GenerationJob], room: int
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Any]:
+        """`prefill` of the jobs' prompts; rows with one prompt share the layers below the
+        first one any of their adapters changes (all of them in a batch of one model)."""
+        stem = None
+        if self.adapters is not None:
+            row_adapters = [job.adapter for job in jobs]
+            self.adapters.assign(row_adapters)
+            stem = self.adapters.first_layer(row_adapters)
+        prompts = [job.prompt_ids for job in jobs]
+        return prefill(self.model, prompts, self.pad_id, room, stem_layers=stem)
+
+
 class _Rows:
     """The rows a batch decodes: each one's job and random generator, the attention mask over
     the cache's columns, each row's next position, the cache, and the logits of the next token."""
 
-    def __init__(self, model: Any, jobs: list[GenerationJob], pad_id: int, room: int) -> None:
+    def __init__(self, batch: _Batch, jobs: list[GenerationJob], room: int) -> None:
         self.jobs = jobs
         self.generators = [
-            torch.Generator(device=model.device).manual_seed(job.seed) for job in jobs
+            torch.Generator(device=batch.model.device).manual_seed(job.seed) for job in jobs
         ]
-        self.logits, self.mask, positions, self.cache = prefill(
-            model, [job.prompt_ids for job in jobs], pad_id, room
-        )
+        self.logits, self.mask, positions, self.cache = batch.prefill(jobs, room)
         self.next_pos = positions[:, -1] + 1
 
     def __len__(self) -> int:
@@ -268,10 +247,11 @@ class _Rows:
                 if isinstance(layer, ReservedLayer):
                     layer.drop_front(unused)
 
-    def step(self, model: Any, tokens: list[int]) -> None:
+    def step(self, batch: _Batch, tokens: list[int]) -> None:
         """Feed each row its sampled token; the logits become those of the token after."""
         self.mask = torch.cat([self.mask, self.mask.new_ones((len(self), 1))], dim=-1)
-        out = model(
+        out = batch.forward(
+            self.jobs,
             input_ids=torch.tensor(tokens, device=self.mask.device).unsqueeze(-1),
             attention_mask=self.mask,
             position_ids=self.next_pos.unsqueeze(-1),
@@ -325,27 +305,26 @@ def _feed(rows: _Rows, eos_ids: frozenset[int], now: float) -> tuple[list[int], 
 
 @torch.inference_mode()
 def _decode(
-    model: Any,
+    batch: _Batch,
     jobs: list[GenerationJob],
     joining: Callable[[int], list[GenerationJob]],
     max_rows: int,
     *,
-    pad_id: int,
     eos_ids: frozenset[int],
     clock: Callable[[], float],
 ) -> None:
-    rows = _Rows(model, jobs, pad_id, room=max(job.params.max_tokens for job in jobs))
+    rows = _Rows(batch, jobs, room=max(job.params.max_tokens for job in jobs))
     while True:
         keep, tokens = _feed(rows, eos_ids, clock())
         if keep and len(keep) < len(rows):
             rows.keep(keep)
         if keep:
-            rows.step(model, tokens)
+            rows.step(batch, tokens)
         newcomers = joining(max_rows - len(keep))
         if newcomers and keep:
-            rows.join(_Rows(model, newcomers, pad_id, room=0))
+            rows.join(_Rows(batch, newcomers, room=0))
         elif newcomers:  # every row had finished: the newcomers are the batch
             longest = max(job.params.max_tokens for job in newcomers)
-            rows = _Rows(model, newcomers, pad_id, room=longest)
+            rows = _Rows(batch, newcomers, room=longest)
         elif not keep:
             return

@@ -98,6 +98,8 @@ class Engine:
 
     `merge_adapters` (default: when the base is not quantized) merges the batch's adapter into
     the base weights (`merged_adapters`) instead of running PEFT's side branches.
+    `mixed_batches` (default: with merged adapters) lets one batch hold requests for several
+    models when they wait together, each row running its own adapter (`row_adapters`).
 
     `continuous_batching=False` keeps each batch to the requests it opened with (for
     measuring what refilling rows buys). `background=True` loads the model on a thread (a
@@ -114,6 +116,7 @@ class Engine:
         wait_window_s: float = 0.0,
         adapter_cache_size: int = 4,
         merge_adapters: bool | None = None,
+        mixed_batches: bool | None = None,
         continuous_batching: bool = True,
         background: bool = False,
         on_queue_depth: Callable[[int], None] | None = None,
@@ -128,6 +131,8 @@ class Engine:
         # Merged into the base's weights (a fine-tuned model as fast as the base) unless the
         # base is quantized, where only PEFT's side branches can carry an adapter.
         self._merge_adapters = quantization == "none" if merge_adapters is None else merge_adapters
+        # Rows of several models need the bare base's weights: only the merging path has them.
+        self._mixed = self._merge_adapters and (mixed_batches is None or mixed_batches)
         self._max_batch_size = max(1, max_batch_size)
         self._continuous = continuous_batching  # off: a batch runs until its last row is done
         self.tokenizer = load_tokenizer(base_model)
@@ -142,6 +147,7 @@ class Engine:
             self._run_batch,
             max_batch_size=self._max_batch_size,
             wait_window_s=wait_window_s,
+            mix_models=self._mixed,
             on_queue_depth=on_queue_depth,
             on_batch=on_batch,
         )
@@ -218,6 +224,7 @@ class Engine:
                 StopText(self.decode, s.params.stop, incremental=s.stream),
                 s.deadline,
                 stream=s.stream,
+                model=s.model,
             )
             for s in submissions
         ]
@@ -251,8 +258,13 @@ class Engine:
         """Stop the batch worker after the batch in progress."""
         self._scheduler.close()
 
-    def _run_batch(self, model_name: str, jobs: list[GenerationJob], take_more: TakeMore) -> None:
+    def _run_batch(
+        self, model_name: str | None, jobs: list[GenerationJob], take_more: TakeMore
+    ) -> None:
         assert self._adapters is not None
+        if model_name is None:  # requests for several models
+            self._run_mixed_batch(jobs, take_more)
+            return
         adapter = None if model_name == self.base_model else model_name
         error: FineRAGError | None = None
         try:
@@ -274,6 +286,38 @@ class Engine:
         if error is not None:
             for job in jobs:
                 job.fail(error)
+
+    def _run_mixed_batch(self, jobs: list[GenerationJob], take_more: TakeMore) -> None:
+        adapters = self._adapters
+        assert isinstance(adapters, MergedAdapters)
+
+        def ready(jobs: Sequence[GenerationJob]) -> list[GenerationJob]:
+            """The jobs whose adapter is loaded, each told it; the others fail."""
+            kept = []
+            for job in jobs:
+                try:
+                    job.adapter = (
+                        None if job.model == self.base_model else adapters.row_adapter(job.model)
+                    )
+                    kept.append(job)
+                except FineRAGError as exc:  # the adapter vanished from the registry
+                    job.fail(exc)
+                except Exception:
+                    log.exception("loading adapter %s failed", job.model)
+                    job.fail(ServiceUnavailableError(f"Loading the model {job.model!r} failed."))
+            return kept
+
+        with adapters.rows() as (model, row_adapters):
+            # Never raises: a failed forward pass is reported to each job.
+            generate_batch(
+                model,
+                ready(jobs),
+                pad_id=self._pad_id,
+                eos_ids=self._eos_ids,
+                take_more=(lambda n: ready(take_more(n))) if self._continuous else None,
+                max_rows=self._max_batch_size,
+                adapters=row_adapters,
+            )
 
 
 def _collect(stream: JobStream) -> Completion:

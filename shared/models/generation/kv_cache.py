@@ -73,6 +73,13 @@ class ReservedLayer(DynamicLayer):
             return
         self.hold(self._keys[:, :, count:], self._values[:, :, count:], self._length - count)
 
+    def take_rows(self, source: ReservedLayer, rows: torch.Tensor) -> None:
+        """Hold copies of `source`'s rows `rows` (a row may be taken several times), with the
+        room reserved after them."""
+        if source._keys is None or source._values is None:
+            raise ValueError("take_rows needs a filled layer")
+        self.hold(source._keys[rows], source._values[rows], source._length)
+
     def hold(self, keys: torch.Tensor, values: torch.Tensor, length: int) -> None:
         """Take `keys` and `values` (rows x heads x capacity x dim, the first `length`
         positions filled) as this layer's buffers."""

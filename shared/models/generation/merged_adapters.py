@@ -31,6 +31,7 @@ import torch
 from shared.contracts.errors import InvalidRequestError
 from shared.infrastructure.registry import model_dir, read_card
 from shared.models.generation.adapters import adapter_key
+from shared.models.generation.row_adapters import RowAdapter, RowAdapters, row_adapters
 
 log = logging.getLogger("finerag.generation.merged_adapters")
 
@@ -88,7 +89,7 @@ def read_lora(path: Path, device: Any) -> dict[str, LoraFactors]:
 class MergedAdapters:
     """The base model with at most one adapter merged in, and the factors of up to `capacity`
     adapters kept in memory (least recently used dropped first). Same interface as
-    `adapters.AdapterCache`."""
+    `adapters.AdapterCache`, and batches of several models (`rows`, `row_adapter`)."""
 
     def __init__(self, base: Any, models_dir: Path, capacity: int) -> None:
         self._base = base
@@ -98,6 +99,7 @@ class MergedAdapters:
         self._factors: OrderedDict[str, tuple[str, dict[str, LoraFactors]]] = OrderedDict()
         self._original: dict[str, torch.Tensor] = {}  # weights as loaded, of touched layers
         self._merged: str | None = None  # key of the adapter in the weights now
+        self._row_forms: dict[str, RowAdapter] = {}  # by key, of adapters in `_factors`
 
     @property
     def loaded(self) -> list[str]:
@@ -114,6 +116,21 @@ class MergedAdapters:
             self._merge(key, factors)
         yield self._base
 
+    @contextmanager
+    def rows(self) -> Iterator[tuple[Any, RowAdapters]]:
+        """The bare base, and hooks on it that run each row's adapter (`row_adapter`) beside
+        its layers: a batch of several models. The hooks come off when it ends."""
+        self._merge(None, {})
+        with row_adapters(self._modules) as adapters:
+            yield self._base, adapters
+
+    def row_adapter(self, name: str) -> RowAdapter:
+        """Adapter `name` as a row of a batch of several models runs it."""
+        key, factors = self._load(name)
+        if key not in self._row_forms:
+            self._row_forms[key] = RowAdapter.of(key, factors, self._modules)
+        return self._row_forms[key]
+
     def _load(self, name: str) -> tuple[str, dict[str, LoraFactors]]:
         card = read_card(self._models_dir, name)
         key = adapter_key(name, card.created)
@@ -128,7 +145,8 @@ class MergedAdapters:
                 )
             self._factors[key] = (name, factors)
             while len(self._factors) > self._capacity:
-                _, (dropped, _) = self._factors.popitem(last=False)
+                gone, (dropped, _) = self._factors.popitem(last=False)
+                self._row_forms.pop(gone, None)
                 log.info("unloaded adapter", extra={"model": dropped})
         self._factors.move_to_end(key)
         return key, self._factors[key][1]

@@ -105,3 +105,22 @@ def micro_llama(**config: object) -> Any:
         "max_position_embeddings": 256,
     }
     return LlamaForCausalLM(LlamaConfig(**{**shape, **config})).eval()
+
+
+def publish_random_adapter(models_dir: Path, name: str, seed: int, config: object = None) -> None:
+    """A LoRA adapter on `micro_llama` with seeded random up matrices (so it changes the
+    model's answers), published in the registry at `models_dir` as `name`."""
+    from peft import get_peft_model
+
+    from shared.infrastructure.registry import ModelCard, write_card
+    from shared.models.loading import lora_config
+
+    model = get_peft_model(micro_llama(), config or lora_config(r=4, alpha=8))
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for param_name, param in model.named_parameters():
+            if "lora_B" in param_name:
+                param.copy_(torch.randn(param.shape, generator=generator))
+    folder = models_dir / name
+    model.save_pretrained(folder)
+    write_card(folder, ModelCard(name=name, base_model="tiny-random"))

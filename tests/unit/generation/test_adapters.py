@@ -9,36 +9,19 @@ import pytest
 import torch
 
 from shared.contracts.errors import InvalidRequestError
-from shared.infrastructure.registry import ModelCard, write_card
 from shared.models.generation.adapters import AdapterCache
 from shared.models.generation.merged_adapters import MergedAdapters
-from tests.unit.gateway.fakes import micro_llama
+from tests.unit.gateway.fakes import micro_llama, publish_random_adapter
 
 
 def _base():
     return micro_llama()
 
 
-def _publish(models_dir: Path, name: str, seed: int, config: object = None) -> None:
-    from peft import get_peft_model
-
-    from shared.models.loading import lora_config
-
-    model = get_peft_model(_base(), config or lora_config(r=4, alpha=8))
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for param_name, param in model.named_parameters():
-            if "lora_B" in param_name:
-                param.copy_(torch.randn(param.shape, generator=generator))
-    folder = models_dir / name
-    model.save_pretrained(folder)
-    write_card(folder, ModelCard(name=name, base_model="tiny-random"))
-
-
 @pytest.fixture
 def models_dir(tmp_path: Path) -> Path:
     for seed, name in enumerate(("acme-a", "acme-b")):
-        _publish(tmp_path, name, seed)
+        publish_random_adapter(tmp_path, name, seed)
     return tmp_path
 
 
@@ -99,7 +82,7 @@ def test_an_adapter_that_cannot_be_merged_is_refused_with_what_to_do(tmp_path: P
     from peft import LoraConfig
 
     dora = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], use_dora=True)
-    _publish(tmp_path, "acme-dora", seed=0, config=dora)
+    publish_random_adapter(tmp_path, "acme-dora", seed=0, config=dora)
     base = _base()
     plain = base(input_ids=IDS).logits[0, -1].detach()
     merged = MergedAdapters(base, tmp_path, capacity=2)

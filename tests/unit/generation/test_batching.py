@@ -57,6 +57,18 @@ def test_jobs_submitted_together_join_their_models_running_batch_whatever_their_
     assert queue.take(now=0.0) == ("b", ["b1", "b2"])
 
 
+def test_requests_for_several_models_that_wait_together_open_one_batch_when_mixing():
+    queue: BatchQueue[str] = BatchQueue(max_batch_size=3, wait_window_s=0.0, mix_models=True)
+    for job, model in (("a1", "a"), ("b1", "b"), ("a2", "a"), ("c1", "c"), ("a3", "a")):
+        queue.add(model, job, now=0.0)
+    assert queue.take(now=0.0) == (None, ["a1", "b1", "a2"])  # None: several models
+    assert queue.take_more(None, 1) == ["c1"]  # any model's, oldest first
+    assert queue.take(now=0.0) == ("a", ["a3"])  # one model waits: a batch of one model
+    queue.add("a", "a4", now=1.0)
+    queue.add("b", "b2", now=1.0)
+    assert queue.take_more("a", 4) == ["a4"]  # a batch of one model takes only its own
+
+
 def test_the_scheduler_hands_a_running_batch_the_jobs_that_arrive_meanwhile():
     started, release, done = threading.Event(), threading.Event(), threading.Event()
     joined: list[int] = []

@@ -6,15 +6,9 @@ import pytest
 import torch
 
 from shared.contracts.errors import ServiceUnavailableError
-from shared.models.generation.decoding import (
-    MIN_SHARED_PREFIX,
-    GenerationJob,
-    generate_batch,
-    prefill,
-    sample_tokens,
-    shared_prefix_length,
-)
+from shared.models.generation.decoding import GenerationJob, generate_batch, sample_tokens
 from shared.models.generation.events import Finished, SamplingParams, TextDelta
+from shared.models.generation.prefill import MIN_SHARED_PREFIX, prefill, shared_prefix_length
 from shared.models.generation.stop_text import StopText
 from tests.unit.gateway.fakes import micro_llama
 
