@@ -203,6 +203,11 @@ class Settings(BaseSettings):
         description="Merge the adapter a batch needs into the base weights (as fast as the "
         "base) instead of PEFT's side branches; unset = merged unless serve_quantization=4bit.",
     )
+    mixed_batches: bool = Field(
+        True,
+        description="Let one batch hold requests for several models (the base and adapters) "
+        "that wait together, each row running its own adapter; only with merged adapters.",
+    )
     batching: bool = Field(
         True, description="Batch concurrent requests for the same model into one generation."
     )

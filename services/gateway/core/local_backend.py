@@ -34,6 +34,7 @@ class LocalBackend:
             wait_window_s=settings.batch_wait_ms / 1000 if batching else 0.0,
             adapter_cache_size=settings.adapter_cache_size,
             merge_adapters=settings.merge_adapters,
+            mixed_batches=settings.mixed_batches,
             background=True,
             on_queue_depth=on_queue_depth,
             on_batch=on_batch,

@@ -27,7 +27,7 @@ from shared.contracts.errors import FineRAGError, ServiceUnavailableError
 from shared.models.generation.events import Finished, GenerationEvent, SamplingParams, TextDelta
 from shared.models.generation.kv_cache import ReservedLayer, merge_rows
 from shared.models.generation.prefill import prefill
-from shared.models.generation.row_adapters import RowAdapter, RowAdapters
+from shared.models.generation.row_adapters import RowAdapter, RowAdapters, RowModels
 from shared.models.generation.stop_text import StopText
 
 log = logging.getLogger("finerag.generation.decoding")
@@ -207,15 +207,12 @@ class _Batch:
     def prefill(
         self, jobs: Sequence[GenerationJob], room: int
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Any]:
-        """`prefill` of the jobs' prompts; rows with one prompt share the layers below the
-        first one any of their adapters changes (all of them in a batch of one model)."""
-        stem = None
+        """`prefill` of the jobs' prompts, each row running its job's adapter."""
+        models = None
         if self.adapters is not None:
-            row_adapters = [job.adapter for job in jobs]
-            self.adapters.assign(row_adapters)
-            stem = self.adapters.first_layer(row_adapters)
+            models = RowModels(self.adapters, [job.adapter for job in jobs])
         prompts = [job.prompt_ids for job in jobs]
-        return prefill(self.model, prompts, self.pad_id, room, stem_layers=stem)
+        return prefill(self.model, prompts, self.pad_id, room, models=models)
 
 
 class _Rows:

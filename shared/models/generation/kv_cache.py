@@ -96,15 +96,22 @@ def reserved_cache(model: Any, capacity: int) -> Cache:
     return Cache(layers=[ReservedLayer(capacity) for _ in range(layers)])
 
 
-def broadcast_prefix(target: Cache, prefix: Cache, rows: int) -> None:
-    """Write the keys and values of `prefix` (one row) into the first positions of each of the
-    `rows` rows of the empty `target`: a prefix prefilled once, shared by a batch."""
+def broadcast_prefix(target: Cache, prefix: Cache, of_row: torch.Tensor) -> None:
+    """Write the keys and values of `prefix` row `of_row[i]` into the first positions of row i
+    of the empty `target`: a prefix prefilled once (once per model of the batch), shared by
+    the batch's rows."""
     for layer, done in zip(target.layers, prefix.layers, strict=True):
         if not isinstance(layer, ReservedLayer) or not isinstance(done, ReservedLayer):
             raise TypeError("broadcast_prefix works on reserved caches")
         if done.keys is None or done.values is None:
             raise ValueError("the prefix cache is empty")
-        layer.update(done.keys.expand(rows, -1, -1, -1), done.values.expand(rows, -1, -1, -1))
+        if done.keys.shape[0] == 1:  # one model: a view of its one row, copied once by update
+            layer.update(
+                done.keys.expand(len(of_row), -1, -1, -1),
+                done.values.expand(len(of_row), -1, -1, -1),
+            )
+        else:
+            layer.update(done.keys[of_row], done.values[of_row])
 
 
 def merge_rows(first: Cache, second: Cache, room: int) -> Cache:

@@ -2,7 +2,8 @@
 
 Work the batch shares is done once:
 - Prompts that begin alike (every grounded prompt opens with the same system turn) share
-  their common prefix: it runs once, its keys and values are copied into every row, and only
+  their common prefix: it runs once (once per model in a batch of several models, each its
+  own keys and values), its keys and values are copied into every row, and only
   each prompt's remainder is prefilled. Each row's cache is laid out [prefix][pads][remainder],
   the pads masked and positions counted over real tokens, so every token sits where it would
   in its own prompt. `benchmarks/prefix_cache.py` measures what that saves.
@@ -19,6 +20,7 @@ from typing import Any
 import torch
 
 from shared.models.generation.kv_cache import broadcast_prefix, reserved_cache
+from shared.models.generation.row_adapters import RowModels
 
 # A shared prefix shorter than this is prefilled with the rest: not worth a second forward.
 MIN_SHARED_PREFIX = 16
@@ -43,12 +45,14 @@ def prefill(
     max_tokens: int,
     *,
     share_prefix: bool = True,
-    stem_layers: int | None = None,
+    share_stem: bool = True,
+    models: RowModels | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Any]:
     """Prefill the batch with room for `max_tokens` more: (last position's logits, attention
-    mask, positions, cache). Its shared prefix runs once unless `share_prefix` is false;
-    rows with the same prompt run the first `stem_layers` layers once (None: every layer, the
-    rows being of one model; 0: none)."""
+    mask, positions, cache). `models` says which model each row runs (None: all one model).
+    Its shared prefix runs once per model unless `share_prefix` is false; rows with the same
+    prompt run the layers below their models' first difference once unless `share_stem` is
+    false."""
     device = model.device
     shared = shared_prefix_length(prompts) if share_prefix else 0
     if shared < MIN_SHARED_PREFIX:
@@ -56,28 +60,35 @@ def prefill(
     ids, rest_mask = _left_padded([p[shared:] for p in prompts], pad_id, device)
     capacity = shared + ids.shape[1] + max_tokens
     cache = reserved_cache(model, capacity)
+    leaders, model_of_row = models.groups() if models is not None else ([0], [0] * len(prompts))
+    model_of = torch.tensor(model_of_row, device=device)
     prefix = None
     if shared:
         prefix = reserved_cache(model, shared)
-        prefix_ids = torch.tensor([prompts[0][:shared]], device=device)
+        prefix_ids = torch.tensor([prompts[0][:shared]] * len(leaders), device=device)
+        if models is not None:
+            models.assign(leaders)
         model(input_ids=prefix_ids, cache=prefix, logits_to_keep=1)  # only its cache is kept
-        broadcast_prefix(cache, prefix, len(prompts))
+        broadcast_prefix(cache, prefix, model_of)
     mask = torch.cat([rest_mask.new_ones((len(prompts), shared)), rest_mask], dim=-1)
     positions = shared + (rest_mask.cumsum(-1) - 1).clamp(min=0)
+    if models is not None:
+        models.assign()
     distinct, of_row = _distinct(prompts)
     layers = _decoder(model)
-    if len(distinct) < len(prompts) and stem_layers != 0 and layers is not None:
+    stem = None if models is None else models.first_layer()
+    stem = len(layers) if layers is not None and stem is None else stem
+    if share_stem and len(distinct) < len(prompts) and layers is not None and stem:
         stem_cache = reserved_cache(model, capacity)
-        if prefix is not None:
-            broadcast_prefix(stem_cache, prefix, len(distinct))
-        stem = len(layers) if stem_layers is None else min(stem_layers, len(layers))
+        if prefix is not None:  # the prefix's stem layers are the same for every model
+            broadcast_prefix(stem_cache, prefix, model_of[distinct])
         logits = _prefill_stem(
             model,
             (ids, mask, positions),
             (cache, stem_cache),
             torch.tensor(distinct, device=device),
             torch.tensor(of_row, device=device),
-            stem,
+            min(stem, len(layers)),
         )
         return logits, mask, positions, cache
     # Only the last position's logits are needed: the LM head over every prompt position
@@ -116,8 +127,8 @@ def _distinct(prompts: Sequence[list[int]]) -> tuple[list[int], list[int]]:
 
 
 def _decoder(model: Any) -> Any:
-    """The decoder layers of a plain Llama-style causal LM (None for anything else, such as a
-    PEFT wrapper, whose rows are then prefilled whole)."""
+    """The decoder layers of a Llama-style causal LM (PEFT's wrapper passes them through);
+    None for a model without those parts, whose rows are then prefilled whole."""
     inner = getattr(model, "model", None)
     parts = ("embed_tokens", "layers", "norm", "rotary_emb")
     if inner is None or not hasattr(model, "lm_head") or not all(hasattr(inner, p) for p in parts):

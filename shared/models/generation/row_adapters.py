@@ -109,10 +109,6 @@ class RowAdapters:
                     )
         self._plan, self._assigned = plan, keys
 
-    def first_layer(self, rows: Sequence[RowAdapter | None]) -> int | None:
-        """The lowest layer any of `rows`' adapters changes; None when no row has one."""
-        return min((row.first_layer for row in rows if row is not None), default=None)
-
     def remove(self) -> None:
         """Take every hook off the base (it computes the bare base again)."""
         for handle in self._hooks.values():
@@ -130,6 +126,38 @@ class RowAdapters:
                     output.index_add_(0, rows, (x.index_select(0, rows) @ down) @ up)
 
         return add_deltas
+
+
+@dataclass(frozen=True)
+class RowModels:
+    """The model each row of a batch runs: row i runs adapter `rows[i]` (None: the bare
+    base) through `adapters`."""
+
+    adapters: RowAdapters
+    rows: Sequence[RowAdapter | None]
+
+    def assign(self, picks: Sequence[int] | None = None) -> None:
+        """The next forward pass's row j runs the model of row `picks[j]` (default: each row
+        its own)."""
+        rows = self.rows if picks is None else [self.rows[i] for i in picks]
+        self.adapters.assign(rows)
+
+    def first_layer(self) -> int | None:
+        """The lowest layer any row's adapter changes; None when no row has one."""
+        return min((row.first_layer for row in self.rows if row is not None), default=None)
+
+    def groups(self) -> tuple[list[int], list[int]]:
+        """The first row of each model, and for every row the index of its model among those."""
+        first: dict[str | None, int] = {}
+        leaders: list[int] = []
+        of_row = []
+        for index, row in enumerate(self.rows):
+            key = None if row is None else row.key
+            if key not in first:
+                first[key] = len(leaders)
+                leaders.append(index)
+            of_row.append(first[key])
+        return leaders, of_row
 
 
 @contextmanager

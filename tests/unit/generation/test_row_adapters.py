@@ -11,7 +11,8 @@ import torch
 from shared.models.generation.decoding import GenerationJob, generate_batch
 from shared.models.generation.events import Finished, SamplingParams, TextDelta
 from shared.models.generation.merged_adapters import MergedAdapters
-from shared.models.generation.prefill import prefill
+from shared.models.generation.prefill import MIN_SHARED_PREFIX, prefill
+from shared.models.generation.row_adapters import RowModels
 from shared.models.generation.stop_text import StopText
 from tests.unit.gateway.fakes import micro_llama, publish_random_adapter
 
@@ -98,10 +99,10 @@ def test_rows_with_one_prompt_share_the_layers_below_the_first_adapted_one(model
     assert top.first_layer == 1 and adapters.row_adapter("acme-a").first_layer == 0
     prompts = [PROMPTS[2], PROMPTS[2], PROMPTS[0], PROMPTS[0]]
     with adapters.rows() as (model, row_adapters):
-        row_adapters.assign([top, None, None, top])
-        whole = prefill(model, prompts, PAD, 4, stem_layers=0)
+        models = RowModels(row_adapters, [top, None, None, top])
+        whole = prefill(model, prompts, PAD, 4, share_stem=False, models=models)
         seen, hooks = _rows_per_layer(model)
-        shared = prefill(model, prompts, PAD, 4, stem_layers=1)
+        shared = prefill(model, prompts, PAD, 4, models=models)
         for hook in hooks:
             hook.remove()
     assert seen == [2, 4]  # layer 0 ran once per distinct prompt, layer 1 once per row
@@ -113,10 +114,27 @@ def test_rows_with_one_prompt_share_the_layers_below_the_first_adapted_one(model
 
 
 @torch.inference_mode()
+def test_a_shared_prefix_is_prefilled_for_each_model_of_the_batch(models_dir: Path):
+    prefix = [2, *range(10, 10 + MIN_SHARED_PREFIX)]
+    prompts = [[*prefix, 5, 6], [*prefix, 5, 6], [*prefix, 7], [*prefix, 8, 9, 3]]
+    adapters = MergedAdapters(_model(), models_dir, capacity=4)
+    names = ["acme-a", None, "acme-b", "acme-a"]
+    alone = []
+    for prompt, name in zip(prompts, names, strict=True):
+        with adapters.use(name) as merged:
+            alone.append(prefill(merged, [prompt], PAD, 4)[0][0])
+    with adapters.rows() as (model, row_adapters):
+        rows = [None if n is None else adapters.row_adapter(n) for n in names]
+        logits = prefill(model, prompts, PAD, 4, models=RowModels(row_adapters, rows))[0]
+    assert torch.allclose(logits, torch.stack(alone), atol=1e-5)
+    assert not torch.allclose(logits[0], logits[1])  # same prompt, another model
+
+
+@torch.inference_mode()
 def test_rows_of_one_model_with_one_prompt_share_every_layer():
     model = _model()
     prompts = [PROMPTS[1], PROMPTS[3], PROMPTS[1]]
-    whole = prefill(model, prompts, PAD, 4, stem_layers=0)
+    whole = prefill(model, prompts, PAD, 4, share_stem=False)
     seen, hooks = _rows_per_layer(model)
     shared = prefill(model, prompts, PAD, 4)
     for hook in hooks:
