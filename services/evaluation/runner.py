@@ -6,6 +6,7 @@ checks the inputs, generates through a `ChatClient`, scores every reply and buil
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -40,6 +41,8 @@ from shared.contracts.schemas import QACase, SearchMode
 from shared.infrastructure.retrieval_client import RetrievalClient
 
 Render = Callable[[Sequence[Message]], str]
+
+log = logging.getLogger("finerag.evaluation")
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,14 @@ def _generate(
     )
     if len(answers) != len(requests):
         raise RuntimeError(f"the chat client answered {len(answers)} of {len(requests)}")
+    failed = [answer.error for answer in answers if answer.finish_reason == "error"]
+    if failed:  # scored as wrong answers (behaviour.error_rate): say so where it is seen
+        log.warning(
+            "%d of %d generations got no reply (first: %s); they count as wrong answers",
+            len(failed),
+            len(answers),
+            failed[0],
+        )
     return answers
 
 

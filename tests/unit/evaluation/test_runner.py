@@ -237,7 +237,7 @@ def test_options_limit_the_work():
     assert stat.value == 1.0
 
 
-def test_variant_kinds_and_errors_are_counted():
+def test_variant_kinds_and_errors_are_counted(caplog: pytest.LogCaptureFixture):
     def failing(request: ChatRequest, question: str, rag: bool) -> tuple[str, str]:
         return ("", "error") if "aurora" in question else ("It is 42.", "stop")
 
@@ -254,6 +254,9 @@ def test_variant_kinds_and_errors_are_counted():
     failed = next(r for r in result.records if r.error)
     assert failed.error == "scripted failure"
     assert failed.finish_reason == "error"
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warned == ["4 of 14 generations got no reply (first: scripted failure); they count "
+                      "as wrong answers"]  # fmt: skip
 
 
 def test_bad_requests_fail_before_any_generation():

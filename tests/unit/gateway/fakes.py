@@ -107,15 +107,17 @@ def micro_llama(**config: object) -> Any:
     return LlamaForCausalLM(LlamaConfig(**{**shape, **config})).eval()
 
 
-def publish_random_adapter(models_dir: Path, name: str, seed: int, config: object = None) -> None:
-    """A LoRA adapter on `micro_llama` with seeded random up matrices (so it changes the
-    model's answers), published in the registry at `models_dir` as `name`."""
+def publish_random_adapter(
+    models_dir: Path, name: str, seed: int, config: object = None, base: Any = None
+) -> None:
+    """A LoRA adapter on `base` (default `micro_llama`) with seeded random up matrices (so it
+    changes the model's answers), published in the registry at `models_dir` as `name`."""
     from peft import get_peft_model
 
     from shared.infrastructure.registry import ModelCard, write_card
     from shared.models.loading import lora_config
 
-    model = get_peft_model(micro_llama(), config or lora_config(r=4, alpha=8))
+    model = get_peft_model(base or micro_llama(), config or lora_config(r=4, alpha=8))
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for param_name, param in model.named_parameters():

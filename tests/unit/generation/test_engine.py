@@ -7,6 +7,7 @@ import pytest
 
 from shared.models.generation.engine import Engine, Submission
 from shared.models.generation.events import SamplingParams
+from tests.unit.gateway.fakes import publish_random_adapter
 
 
 @pytest.fixture(scope="module")
@@ -94,3 +95,41 @@ def test_a_run_stopped_by_its_progress_callback_cancels_what_it_had_not_collecte
     )
     assert after[0].error is None
     assert all(stream._job.completion_tokens < 10_000 for stream in streams[1:])
+
+
+def test_a_run_for_two_models_batches_them_together_with_the_answers_of_separate_batches(
+    random_tiny_model_dir, tmp_path, monkeypatch
+):
+    from transformers import AutoModelForCausalLM
+
+    # In float32: a bf16 base rounds W0 + delta (merged) and W0 x + delta x (rows) apart, and
+    # a random model's near-tied tokens flip on that (test_row_adapters checks the arithmetic).
+    monkeypatch.setattr("shared.models.loading.cpu_computes_bf16", lambda *_: False)
+
+    base = AutoModelForCausalLM.from_pretrained(random_tiny_model_dir)
+    publish_random_adapter(tmp_path, "acme-ft", seed=3, base=base)
+    answers, batches = {}, {}
+    for mixed in (True, False):
+        sizes: list[int] = []
+        engine = Engine(
+            str(random_tiny_model_dir),
+            models_dir=tmp_path,
+            max_batch_size=8,
+            mixed_batches=mixed,
+            on_batch=sizes.append,
+        )
+        try:
+            submissions = [
+                Submission(
+                    model, _prompt(engine, f"what does plan {i} cost?"), SamplingParams(6, 0.0)
+                )
+                for i in range(4)
+                for model in (engine.base_model, "acme-ft")
+            ]
+            answers[mixed] = [r.text for r in engine.complete(submissions)]
+        finally:
+            engine.close()
+        batches[mixed] = sizes
+    assert batches == {True: [8], False: [4, 4]}  # one batch of both models, or one of each
+    assert answers[True] == answers[False]
+    assert answers[True][0::2] != answers[True][1::2]  # the adapter changes the answers

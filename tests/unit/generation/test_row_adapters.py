@@ -96,7 +96,8 @@ def _rows_per_layer(model) -> tuple[list[int], list]:
 def test_rows_with_one_prompt_share_the_layers_below_the_first_adapted_one(models_dir: Path):
     adapters = MergedAdapters(_model(), models_dir, capacity=4)
     top = adapters.row_adapter("acme-top")
-    assert top.first_layer == 1 and adapters.row_adapter("acme-a").first_layer == 0
+    assert top.first_layer == 1
+    assert adapters.row_adapter("acme-a").first_layer == 0
     prompts = [PROMPTS[2], PROMPTS[2], PROMPTS[0], PROMPTS[0]]
     with adapters.rows() as (model, row_adapters):
         models = RowModels(row_adapters, [top, None, None, top])
