@@ -205,6 +205,19 @@ def _raise_for_caller_error(response: httpx.Response, url: str, model: str | Non
         raise NotFoundError(f"{url} does not serve {what}: {_message(response)}", param="model")
 
 
+def warn_of_failures(results: Sequence[ChatResult]) -> None:
+    """Log how many generations got no reply: they are scored as wrong answers (the report's
+    `behaviour.error_rate`), and a run where all of them failed must not pass for a bad model."""
+    failed = [result.error for result in results if result.finish_reason == "error"]
+    if failed:
+        log.warning(
+            "%d of %d generations got no reply (first: %s); they count as wrong answers",
+            len(failed),
+            len(results),
+            failed[0],
+        )
+
+
 class LocalChatClient:
     """The base model and registry adapters in this process, through the gateway's engine.
 

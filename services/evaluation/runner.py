@@ -6,7 +6,6 @@ checks the inputs, generates through a `ChatClient`, scores every reply and buil
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -18,7 +17,7 @@ from typing import Any
 from services.evaluation.aggregation import SliceUnit, gains, run_metrics, summarise
 from services.evaluation.cases import QUESTION_TYPES
 from services.evaluation.catalog import headline_metrics, retrieval_names, run_metric_names
-from services.evaluation.chat_clients import ChatClient, ChatRequest, ChatResult
+from services.evaluation.chat_clients import ChatClient, ChatRequest, ChatResult, warn_of_failures
 from services.evaluation.judging import LlmJudge, judge_task
 from services.evaluation.matrix import Item, Searcher, build_items
 from services.evaluation.prompt_check import PromptCheck, check_prompts
@@ -41,8 +40,6 @@ from shared.contracts.schemas import QACase, SearchMode
 from shared.infrastructure.retrieval_client import RetrievalClient
 
 Render = Callable[[Sequence[Message]], str]
-
-log = logging.getLogger("finerag.evaluation")
 
 
 @dataclass(frozen=True)
@@ -119,14 +116,7 @@ def _generate(
     )
     if len(answers) != len(requests):
         raise RuntimeError(f"the chat client answered {len(answers)} of {len(requests)}")
-    failed = [answer.error for answer in answers if answer.finish_reason == "error"]
-    if failed:  # scored as wrong answers (behaviour.error_rate): say so where it is seen
-        log.warning(
-            "%d of %d generations got no reply (first: %s); they count as wrong answers",
-            len(failed),
-            len(answers),
-            failed[0],
-        )
+    warn_of_failures(answers)
     return answers
 
 
