@@ -44,6 +44,36 @@ def test_research_answers_each_part_then_composes_a_checked_answer():
     assert "$149" in cited["text"]
 
 
+def test_research_answers_a_chain_of_parts_with_its_last_part():
+    tools = tools_with(
+        [
+            "- Which headphones model does error E-42 affect?\n- What is the price of that model?",
+            "NB-200 [3]",
+            "$149 [2]",
+            ABSTENTION,  # what a model asked to compose might say: never asked
+        ]
+    )
+    question = "What is the price of the headphones model affected by error E-42?"
+    state = research.build(tools).invoke(research.start(question, []))
+    assert state["status"] == "answered"
+    assert state["answer"] == "$149 [2]"
+    assert [s["name"] for s in state["steps"]][-2:] == ["compose", "check"]
+
+
+def test_research_has_the_model_compose_parts_that_do_not_chain():
+    tools = tools_with(
+        [
+            "- What does the NB-200 cost?\n- What does the OR-310 cost?",
+            "$149 [2]",
+            "$1,249.50 [3]",
+            "The NB-200 is cheaper: $149 [2] against $1,249.50 [3].",
+        ]
+    )
+    state = research.build(tools).invoke(research.start("Which is cheaper, NB-200 or OR-310?", []))
+    assert state["status"] == "answered"
+    assert state["answer"].startswith("The NB-200 is cheaper")
+
+
 def test_research_retries_once_then_abstains_when_a_cited_fact_is_not_in_its_source():
     tools = tools_with(["- What does the NB-200 cost?", "It costs $999 [1]."])
     state = research.build(tools).invoke(research.start("What does the NB-200 cost?", []))

@@ -5,6 +5,9 @@ compose the answer, then check every cited fact against its source (retry once, 
                              └─(all parts)→ compose → check ─(a fact not in its source)→ compose
     any failed step, a spent budget, or a second failed check → abstain
 
+A chain of parts (the last asks about what an earlier one found) is answered by its last part;
+other parts are composed by the model.
+
 Sources are numbered once for the whole run: each part's hits are appended to the list, so a
 `[n]` means the same source in every part's answer and in the composed one. A part's search
 carries the previous part's answer, so "the price of that product" finds that product.
@@ -12,6 +15,7 @@ carries the previous part's answer, so "the price of that product" finds that pr
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -37,6 +41,8 @@ from shared.contracts.prompts import (
 )
 
 MAX_COMPOSE_ATTEMPTS = 2
+# A part that refers back to what an earlier part found.
+_FOLLOW_UP = re.compile(r"\b(that|this|those|these|its|it|them|their|the same)\b", re.IGNORECASE)
 
 
 class ResearchState(AgentState, total=False):
@@ -100,10 +106,20 @@ def answer_part(state: ResearchState, tools: AgentTools) -> StepResult:
 
 
 def compose(state: ResearchState, tools: AgentTools) -> StepResult:
-    """The answer to the whole question (a retry asks step by step, facts first)."""
+    """The answer to the whole question (a retry asks step by step, facts first).
+
+    Parts are answered in the order they must be, so when the last part asks about what an
+    earlier one found ("What is the price of that model?"), its answer answers the question:
+    it is taken as it is. Asked to compose instead, the small model declined such chains it
+    had answered part by part (11 of 38 multi-hop answers, `benchmarks/agent_finetuned.py`).
+    Parts that do not chain (a comparison) are composed by the model."""
     notes, attempts = state["notes"], state.get("attempts", 0) + 1
-    if len(notes) == 1 and attempts == 1:
-        answer = notes[0]["answer"]  # one part: its answer answers the question
+    last = notes[-1]
+    chained = len(notes) == 1 or (
+        _FOLLOW_UP.search(last["question"]) is not None and not is_abstention(last["answer"])
+    )
+    if chained and attempts == 1:
+        answer = last["answer"]
     else:
         messages = grounded_messages(
             state["question"],
