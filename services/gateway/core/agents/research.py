@@ -21,7 +21,7 @@ from typing import Any
 
 from langgraph.graph import END, START, StateGraph
 
-from services.gateway.core.agents.grounding import unsupported_facts
+from services.gateway.core.agents.grounding import recite, unsupported_facts
 from services.gateway.core.agents.steps import (
     AgentState,
     AgentTools,
@@ -132,10 +132,16 @@ def compose(state: ResearchState, tools: AgentTools) -> StepResult:
 
 
 def check(state: ResearchState, _tools: AgentTools) -> StepResult:
-    """Every cited fact must be in its source; out of attempts, the run abstains."""
+    """Every cited fact must be in its source (a fact cited to the wrong source is re-cited
+    to the one that states it); out of attempts, the run abstains."""
     answer = state["answer"]
-    problems = unsupported_facts(answer, [source["text"] for source in state["sources"]])
+    texts = [source["text"] for source in state["sources"]]
+    problems = unsupported_facts(answer, texts)
     update: dict[str, Any] = {"problems": problems}
+    repaired = recite(answer, texts) if problems else None
+    if repaired is not None and not unsupported_facts(repaired, texts):
+        update = {"problems": [], "answer": repaired, "status": "answered"}
+        return StepResult(update, input=answer, output=f"re-cited: {repaired}")
     if not problems:
         update["status"] = "abstained" if is_abstention(answer) else "answered"
     elif state.get("attempts", 0) >= MAX_COMPOSE_ATTEMPTS:
