@@ -58,6 +58,11 @@ class ColumnReport(BaseModel):
     accuracy: Stat
     by_type: dict[str, Stat] = Field(default_factory=dict)
     gain_over_rag: Stat | None = Field(None, description="Accuracy minus single-shot RAG's.")
+    gain_by_type: dict[str, Stat] = Field(
+        default_factory=dict,
+        description="The gain on each question type (research is for multi-hop questions, "
+        "calculate for arithmetic ones).",
+    )
     abstained: float = Field(description="Share of answers that are the abstention sentence.")
     steps_per_answer: float | None = Field(None, description="Agents only.")
     seconds_per_answer: float
@@ -189,10 +194,18 @@ def _column_report(
         t: bootstrap(list(_units(mine, t).values()), key=f"{column}/{t}", seed=seed, samples=n)
         for t in REASONING_TYPES
     }
-    gain = None
+    gain, gain_by_type = None, {}
     if column != RAG_COLUMN:
-        rag = _units([r for r in records if r.column == RAG_COLUMN])
-        gain = paired_difference(rag, units, key=f"{column}-rag", seed=seed, samples=n)
+        rag = [r for r in records if r.column == RAG_COLUMN]
+
+        def paired(type_: str | None) -> Stat:
+            key = f"{column}-rag" + (f"/{type_}" if type_ else "")
+            return paired_difference(
+                _units(rag, type_), _units(mine, type_), key=key, seed=seed, samples=n
+            )
+
+        gain = paired(None)
+        gain_by_type = {t: paired(t) for t in REASONING_TYPES if _units(mine, t)}
     steps = [r.steps for r in mine if r.steps is not None]
     return ColumnReport(
         model=served,
@@ -200,6 +213,7 @@ def _column_report(
         accuracy=bootstrap(list(units.values()), key=column, seed=seed, samples=n),
         by_type=by_type,
         gain_over_rag=gain,
+        gain_by_type=gain_by_type,
         abstained=round(sum(is_abstention_like(r.answer) for r in mine) / max(1, len(mine)), 3),
         steps_per_answer=round(sum(steps) / len(steps), 2) if steps else None,
         seconds_per_answer=round(sum(r.seconds for r in mine) / max(1, len(mine)), 2),
@@ -226,16 +240,18 @@ def agent_markdown(report: AgentReport) -> list[str]:
         f"`{report.knowledge_base}`; accuracy in % with 95% intervals; seconds are each "
         f"request's wall time with {report.concurrency} in flight.",
         "",
-        "| column | answers | accuracy | multi-hop | arithmetic | gain over RAG | abstained | "
-        "steps/answer | s/answer |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| column | answers | accuracy | multi-hop | arithmetic | gain over RAG | gain multi-hop | "
+        "gain arithmetic | abstained | steps/answer | s/answer |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, column in report.columns.items():
         steps = "–" if column.steps_per_answer is None else f"{column.steps_per_answer:.1f}"
         lines.append(
             f"| {name} | {column.answers} | {pct(column.accuracy)} | "
             f"{pct(column.by_type.get('multi_hop'))} | {pct(column.by_type.get('arithmetic'))} | "
-            f"{pct(column.gain_over_rag, signed=True)} | {column.abstained * 100:.0f}% | {steps} | "
-            f"{column.seconds_per_answer:.2f} |"
+            f"{pct(column.gain_over_rag, signed=True)} | "
+            f"{pct(column.gain_by_type.get('multi_hop'), signed=True)} | "
+            f"{pct(column.gain_by_type.get('arithmetic'), signed=True)} | "
+            f"{column.abstained * 100:.0f}% | {steps} | {column.seconds_per_answer:.2f} |"
         )
     return [*lines, ""]

@@ -71,6 +71,8 @@ def test_agents_are_scored_against_single_shot_rag_on_the_same_questions(scripte
     assert agent.accuracy.value == 1.0
     assert agent.gain_over_rag is not None
     assert agent.gain_over_rag.value == 1.0
+    assert set(agent.gain_by_type) == {"multi_hop"}  # the only type asked
+    assert agent.gain_by_type["multi_hop"].value == 1.0
     assert agent.steps_per_answer == 4.0
     assert rag.steps_per_answer is None
     trace = next(a.trace for a in answers if a.column == "agent:research")
@@ -81,4 +83,5 @@ def test_agents_are_scored_against_single_shot_rag_on_the_same_questions(scripte
     assert next(a.trace for a in answers if a.column == "rag") is None
     table = "\n".join(agent_markdown(report))
     assert "| agent:research | 6 | 100.0" in table
+    assert "| +100.0 [100.0, 100.0] | +100.0 [100.0, 100.0] | – |" in table  # gains: all, mh
     assert "steps/answer" in table
