@@ -220,6 +220,8 @@ class _Rows:
     the cache's columns, each row's next position, the cache, and the logits of the next token."""
 
     def __init__(self, batch: _Batch, jobs: list[GenerationJob], room: int) -> None:
+        if batch.adapters is not None:  # each model's rows together: its adapter runs on a view
+            jobs = sorted(jobs, key=lambda job: "" if job.adapter is None else job.adapter.key)
         self.jobs = jobs
         self.generators = [
             torch.Generator(device=batch.model.device).manual_seed(job.seed) for job in jobs

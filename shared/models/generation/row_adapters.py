@@ -6,7 +6,8 @@ once (an evaluation asks the base and the fine-tuned model the same questions; a
 several fine-tuned models), one batch takes them all: the base weights stay as loaded, and a
 forward hook on each layer an adapter targets adds `scale * B @ (A @ x)` to that adapter's rows
 only (the batching of S-LoRA and Punica, in the model's own precision). Rows of the bare base
-get nothing added.
+get nothing added. A batch's rows are prefilled grouped by model, so an adapter's rows are a
+slice of the activations (a view) rather than gathered and scattered back.
 
 An adapter that trains only the upper layers leaves the lower ones as the base computes them,
 so a base row and a fine-tuned row with the same prompt see the same keys, values and hidden
@@ -70,8 +71,10 @@ def _layer_index(module: str) -> int:
     return 1 << 20 if module.split(".")[-1] == "lm_head" else 0
 
 
-# Per targeted module: (rows, down, up) for each adapter in the batch; rows None means all.
-_Plan = dict[str, list[tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]]]
+# Per targeted module: (rows, down, up) for each adapter in the batch. Rows that sit together
+# are a slice (a view: no copy of their activations), others an index tensor.
+_Rows = slice | torch.Tensor
+_Plan = dict[str, list[tuple[_Rows, torch.Tensor, torch.Tensor]]]
 
 
 class RowAdapters:
@@ -99,8 +102,12 @@ class RowAdapters:
         for key, indices in groups.items():
             layers = adapters[key].layers
             device = next(iter(layers.values()))[0].device
-            every = len(indices) == len(rows)
-            rows_of = None if every else torch.tensor(indices, device=device)
+            together = indices[-1] - indices[0] + 1 == len(indices)
+            rows_of: _Rows = (
+                slice(indices[0], indices[-1] + 1)
+                if together
+                else torch.tensor(indices, device=device)
+            )
             for module, (down, up) in layers.items():
                 plan.setdefault(module, []).append((rows_of, down, up))
                 if module not in self._hooks:
@@ -120,8 +127,8 @@ class RowAdapters:
         def add_deltas(_layer: Any, args: tuple[Any, ...], output: torch.Tensor) -> None:
             x = args[0]
             for rows, down, up in self._plan.get(module, ()):
-                if rows is None:
-                    output.add_((x @ down) @ up)
+                if isinstance(rows, slice):
+                    output[rows].add_((x[rows] @ down) @ up)
                 else:
                     output.index_add_(0, rows, (x.index_select(0, rows) @ down) @ up)
 
