@@ -24,7 +24,7 @@ def test_a_fact_in_its_cited_source_passes_and_one_elsewhere_does_not():
         ("$1,729 [1]", "$1,729 [2]"),
         ("The warranty is 27 months [1].", "The warranty is 27 months [2]."),
         ("XB-5103 [1]", "XB-5103 [2]"),
-        ("It weighs 1.2 kg [1]. It costs $1,729 [1].", "It weighs 1.2 kg [1]. It costs $1,729 [2]."),
+        ("It is 1.2 kg [1]. It costs $1,729 [1].", "It is 1.2 kg [1]. It costs $1,729 [2]."),
     ],
 )
 def test_a_fact_cited_to_the_wrong_source_is_cited_to_the_one_that_states_it(answer, expected):
