@@ -278,11 +278,8 @@ class Engine:
                     take_more=take_more if self._continuous else None,
                     max_rows=self._max_batch_size,
                 )
-        except FineRAGError as exc:  # the adapter vanished from the registry
-            error = exc
-        except Exception:
-            log.exception("loading adapter %s failed", model_name)
-            error = ServiceUnavailableError(f"Loading the model {model_name!r} failed.")
+        except Exception as exc:
+            error = _adapter_failure(model_name, exc)
         if error is not None:
             for job in jobs:
                 job.fail(error)
@@ -300,11 +297,8 @@ class Engine:
                         None if job.model == self.base_model else adapters.row_adapter(job.model)
                     )
                     kept.append(job)
-                except FineRAGError as exc:  # the adapter vanished from the registry
-                    job.fail(exc)
-                except Exception:
-                    log.exception("loading adapter %s failed", job.model)
-                    job.fail(ServiceUnavailableError(f"Loading the model {job.model!r} failed."))
+                except Exception as exc:
+                    job.fail(_adapter_failure(job.model, exc))
             return kept
 
         with adapters.rows() as (model, row_adapters):
@@ -318,6 +312,14 @@ class Engine:
                 max_rows=self._max_batch_size,
                 adapters=row_adapters,
             )
+
+
+def _adapter_failure(model_name: str, exc: Exception) -> FineRAGError:
+    """What the jobs of `model_name` are told when its adapter could not be loaded."""
+    if isinstance(exc, FineRAGError):  # the adapter vanished from the registry
+        return exc
+    log.error("loading adapter %s failed", model_name, exc_info=exc)
+    return ServiceUnavailableError(f"Loading the model {model_name!r} failed.")
 
 
 def _collect(stream: JobStream) -> Completion:

@@ -14,7 +14,7 @@ Work the batch shares is done once:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 import torch
@@ -60,7 +60,7 @@ def prefill(
     ids, rest_mask = _left_padded([p[shared:] for p in prompts], pad_id, device)
     capacity = shared + ids.shape[1] + max_tokens
     cache = reserved_cache(model, capacity)
-    leaders, model_of_row = models.groups() if models is not None else ([0], [0] * len(prompts))
+    leaders, model_of_row = _first_of_each(models.keys() if models else [None] * len(prompts))
     model_of = torch.tensor(model_of_row, device=device)
     prefix = None
     if shared:
@@ -74,11 +74,11 @@ def prefill(
     positions = shared + (rest_mask.cumsum(-1) - 1).clamp(min=0)
     if models is not None:
         models.assign()
-    distinct, of_row = _distinct(prompts)
+    distinct, of_row = _first_of_each([tuple(p) for p in prompts])
     layers = _decoder(model)
-    stem = None if models is None else models.first_layer()
-    stem = len(layers) if layers is not None and stem is None else stem
-    if share_stem and len(distinct) < len(prompts) and layers is not None and stem:
+    first = models.first_layer() if models is not None else None
+    stem = 0 if layers is None else len(layers) if first is None else min(first, len(layers))
+    if share_stem and stem and len(distinct) < len(prompts):
         stem_cache = reserved_cache(model, capacity)
         if prefix is not None:  # the prefix's stem layers are the same for every model
             broadcast_prefix(stem_cache, prefix, model_of[distinct])
@@ -88,7 +88,7 @@ def prefill(
             (cache, stem_cache),
             torch.tensor(distinct, device=device),
             torch.tensor(of_row, device=device),
-            min(stem, len(layers)),
+            stem,
         )
         return logits, mask, positions, cache
     # Only the last position's logits are needed: the LM head over every prompt position
@@ -111,19 +111,18 @@ def _left_padded(
     return ids.to(device), mask.to(device)
 
 
-def _distinct(prompts: Sequence[list[int]]) -> tuple[list[int], list[int]]:
-    """The first row of each distinct prompt, and for every row the index of its prompt
-    among those."""
-    first: dict[tuple[int, ...], int] = {}
-    distinct: list[int] = []
+def _first_of_each(keys: Sequence[Hashable]) -> tuple[list[int], list[int]]:
+    """The first row of each distinct key (a prompt, a model), and for every row the index of
+    its key among those."""
+    first: dict[Hashable, int] = {}
+    leaders: list[int] = []
     of_row = []
-    for row, prompt in enumerate(prompts):
-        key = tuple(prompt)
+    for row, key in enumerate(keys):
         if key not in first:
-            first[key] = len(distinct)
-            distinct.append(row)
+            first[key] = len(leaders)
+            leaders.append(row)
         of_row.append(first[key])
-    return distinct, of_row
+    return leaders, of_row
 
 
 def _decoder(model: Any) -> Any:

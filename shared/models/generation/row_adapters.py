@@ -153,18 +153,9 @@ class RowModels:
         """The lowest layer any row's adapter changes; None when no row has one."""
         return min((row.first_layer for row in self.rows if row is not None), default=None)
 
-    def groups(self) -> tuple[list[int], list[int]]:
-        """The first row of each model, and for every row the index of its model among those."""
-        first: dict[str | None, int] = {}
-        leaders: list[int] = []
-        of_row = []
-        for index, row in enumerate(self.rows):
-            key = None if row is None else row.key
-            if key not in first:
-                first[key] = len(leaders)
-                leaders.append(index)
-            of_row.append(first[key])
-        return leaders, of_row
+    def keys(self) -> list[str | None]:
+        """Each row's adapter key (None: the bare base): rows with one key run one model."""
+        return [None if row is None else row.key for row in self.rows]
 
 
 @contextmanager
